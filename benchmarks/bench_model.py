@@ -1,0 +1,81 @@
+"""Efficiency of EPIR: parameters, forward FLOPs per sample and CPU throughput, against its ablation and a plain ViT.
+
+Run: python benchmarks/bench_model.py [--threads 2] [--seconds 3]
+FLOPs come from torch.utils.flop_counter (a multiply-add counts 2) on one 28×28 sample in eval mode; throughput is
+samples/s of eval-mode forward passes under torch.inference_mode, timed after warm-up for at least --seconds each.
+"""
+
+import argparse
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import ViTConfig, ViTForImageClassification
+
+from epir_hf import EPIRConfig, EPIRForImageClassification
+
+HTNET_PARAMS, HTNET_GFLOPS = 139.6e6, 0.43
+
+
+def forward_flops(model: torch.nn.Module, image_size: int) -> int:
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(torch.randn(1, 3, image_size, image_size))
+    return counter.get_total_flops()
+
+
+def throughput(model: torch.nn.Module, batch: int, image_size: int, seconds: float) -> float:
+    inputs = torch.randn(batch, 3, image_size, image_size)
+    with torch.inference_mode():
+        for _ in range(3):
+            model(inputs)
+        runs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            model(inputs)
+            runs += 1
+    return runs * batch / (time.perf_counter() - start)
+
+
+def candidates() -> dict[str, tuple[torch.nn.Module, tuple[int, ...] | None]]:
+    config = EPIRConfig()
+    ablated = EPIRConfig(use_token_integration=False, use_dtsm=False)
+    vit = ViTConfig(hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
+                    num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
+                    image_size=config.image_size, patch_size=config.patch_size, num_labels=config.num_labels)
+    return {
+        "EPIR (default)": (EPIRForImageClassification(config).eval(), tuple(config.token_counts())),
+        "EPIR, integration+DTSM off": (EPIRForImageClassification(ablated).eval(), tuple(ablated.token_counts())),
+        "plain ViT (same width/depth)": (ViTForImageClassification(vit).eval(), None),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (the target machine has 2)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="minimum timing window per measurement")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {args.threads} CPU threads, input 1×3×28×28 (FLOPs) and B×3×28×28 (throughput)")
+    rows, flops = [], {}
+    for name, (model, counts) in candidates().items():
+        params = sum(p.numel() for p in model.parameters())
+        flops[name] = forward_flops(model, 28)
+        rows.append((name, params, flops[name], throughput(model, 1, 28, args.seconds),
+                     throughput(model, 64, 28, args.seconds), counts))
+    header = f"{'model':30} {'params':>10} {'%HTNet':>7} {'GFLOPs':>8} {'samples/s b=1':>14} {'samples/s b=64':>15}  tokens/block"
+    print(header)
+    print("-" * len(header))
+    for name, params, model_flops, single, batched, counts in rows:
+        print(f"{name:30} {params / 1e6:9.3f}M {100 * params / HTNET_PARAMS:6.2f}% {model_flops / 1e9:8.4f} "
+              f"{single:14.1f} {batched:15.1f}  {counts or '50 (constant)'}")
+    default, ablated = flops["EPIR (default)"], flops["EPIR, integration+DTSM off"]
+    counts = rows[0][5]
+    print(f"\nTargets: FLOPs <= 0.15 G: {default / 1e9:.4f} G ({'met' if default <= 0.15e9 else 'MISSED'}); "
+          f"FLOPs saved vs integration+DTSM off >= 25%: {100 * (1 - default / ablated):.1f}% "
+          f"({'met' if default <= 0.75 * ablated else 'MISSED'}); tokens entering last block vs first >= 40% fewer: "
+          f"{100 * (1 - counts[-1] / counts[0]):.1f}% ({'met' if counts[-1] <= 0.6 * counts[0] else 'MISSED'}); "
+          f"HTNet: {HTNET_GFLOPS} GFLOPs, {HTNET_PARAMS / 1e6:.1f}M params.")
+
+
+if __name__ == "__main__":
+    main()
