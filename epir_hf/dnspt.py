@@ -43,7 +43,12 @@ class DualNormShiftedPatchTokenizer(nn.Module):
         self.output_norm = nn.LayerNorm(hidden_size, eps=eps)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        shifted = [pixel_values] + [translate(pixel_values, dy, dx) for dy, dx in self.offsets]
-        stacked = torch.cat(shifted, dim=1)
-        patches = nn.functional.unfold(stacked, kernel_size=self.patch_size, stride=self.patch_size)
-        return self.output_norm(self.projection(self.input_norm(patches.transpose(1, 2))))
+        stacked = torch.cat([pixel_values] + [translate(pixel_values, dy, dx) for dy, dx in self.offsets], dim=1)
+        return self.output_norm(self.projection(self.input_norm(patchify(stacked, self.patch_size))))
+
+
+def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """(B, C, H, W) → (B, H·W / p², C·p²) non-overlapping patch vectors, row-major over the patch grid."""
+    batch, channels, height, width = images.shape
+    grid = images.reshape(batch, channels, height // patch_size, patch_size, width // patch_size, patch_size)
+    return grid.permute(0, 2, 4, 1, 3, 5).reshape(batch, -1, channels * patch_size**2)
