@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from datasets import Features, List, Value
+
+from .samples import core_features
 
 # Sub-pixel drawing precision for cv2 primitives (coordinates are scaled by 2**_SHIFT).
 _SHIFT = 4
@@ -140,3 +143,208 @@ def draw_face(rng: np.random.Generator, size: int = 128) -> np.ndarray:
         raise ValueError(f"draw_face needs size >= 32 to draw facial parts, got {size}")
     geometry = sample_geometry(rng)
     return np.round(render_face(geometry, rng, size)).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------
+# Action-unit-like micro-motions and the synthetic corpus
+# --------------------------------------------------------------------------------------------
+
+SYNTHETIC_CLASSES = ("negative", "positive", "surprise")
+# Amplitudes are specified for a 128 px face and scaled with the image size.
+_REFERENCE_SIZE = 128.0
+MAX_DISPLACEMENT = 2.0
+
+
+@dataclass(frozen=True)
+class Bump:
+    """A Gaussian-weighted local translation: the muscle pull of one action unit, in pixels."""
+
+    x: float
+    y: float
+    sigma: float
+    dx: float
+    dy: float
+
+
+def action_unit_bumps(geometry: FaceGeometry, emotion: str, size: int, amplitude: float,
+                      asymmetry: float = 1.0) -> list[Bump]:
+    """The local motions of `emotion` on `geometry`, with peak amplitude `amplitude` px.
+
+    surprise: AU1+2 brow raise and AU5 upper-lid raise (eye widening);
+    positive: AU12 lip-corner pull and AU6 cheek raise;
+    negative: AU4 brow lowering (down and towards the midline) and AU24 lip press.
+    `asymmetry` scales the motion on the subject's left side (real micro-expressions are rarely
+    symmetric).
+    """
+    g, s, a = geometry, float(size), amplitude
+    cx = g.center[0] * s
+    brow_y = (g.eye_y - g.brow_gap) * s
+    bumps: list[Bump] = []
+    for side in (-1.0, 1.0):
+        k = a * (asymmetry if side < 0 else 1.0)
+        ex = (g.center[0] + side * g.eye_dx) * s
+        if emotion == "surprise":
+            bumps.append(Bump(ex, brow_y, 0.06 * s, 0.0, -k))
+            bumps.append(Bump(ex, (g.eye_y - g.eye_axes[1]) * s, 0.03 * s, 0.0, -0.6 * k))
+            bumps.append(Bump(ex, (g.eye_y + g.eye_axes[1]) * s, 0.025 * s, 0.0, 0.25 * k))
+        elif emotion == "positive":
+            bumps.append(Bump(cx + side * g.mouth_half_width * s, g.mouth_y * s, 0.045 * s, side * 0.55 * k, -0.8 * k))
+            bumps.append(Bump(cx + side * g.cheek_offset[0] * s, (g.eye_y + g.cheek_offset[1]) * s, 0.06 * s,
+                              0.0, -0.6 * k))
+        elif emotion == "negative":
+            inner = ex - side * 0.3 * g.brow_length * s
+            bumps.append(Bump(inner, brow_y, 0.05 * s, -side * 0.45 * k, 0.8 * k))
+        else:
+            raise ValueError(f"unknown synthetic emotion {emotion!r}; expected one of {SYNTHETIC_CLASSES}")
+    if emotion == "negative":
+        lip = g.lip_thickness * s
+        bumps.append(Bump(cx, g.mouth_y * s - lip, 0.04 * s, 0.0, 0.5 * a))
+        bumps.append(Bump(cx, g.mouth_y * s + 1.5 * lip, 0.04 * s, 0.0, -0.5 * a))
+    return bumps
+
+
+def displacement_field(bumps: list[Bump], size: int, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Sum the bumps into a smooth float32 [size, size, 2] field (dx, dy); centres shifted by `offset`."""
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    field = np.zeros((size, size, 2), np.float32)
+    for b in bumps:
+        weight = np.exp(-((xs - b.x - offset[0]) ** 2 + (ys - b.y - offset[1]) ** 2) / (2.0 * b.sigma ** 2))
+        field[..., 0] += b.dx * weight
+        field[..., 1] += b.dy * weight
+    return field
+
+
+@dataclass(frozen=True)
+class SyntheticPair:
+    """One onset/apex pair and the displacement that maps one onto the other: apex(x) = onset(x - d(x))."""
+
+    onset: np.ndarray
+    apex: np.ndarray
+    displacement: np.ndarray
+    face_box: tuple[int, int, int, int]  # (x, y, w, h) of the head oval in the onset frame
+
+
+def _rigid_jitter(size: int, rng: np.random.Generator) -> np.ndarray:
+    """Small head motion between onset and apex: rotation <= 0.4 deg and translation <= 0.4 px."""
+    scale = size / _REFERENCE_SIZE
+    theta = np.deg2rad(rng.uniform(-0.4, 0.4))
+    t = rng.uniform(-0.4, 0.4, 2) * scale
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    xc, yc = xs - size / 2.0, ys - size / 2.0
+    dx = np.cos(theta) * xc - np.sin(theta) * yc - xc + t[0]
+    dy = np.sin(theta) * xc + np.cos(theta) * yc - yc + t[1]
+    return np.stack([dx, dy], axis=-1).astype(np.float32)
+
+
+def _add_sensor_noise(image: np.ndarray, rng: np.random.Generator, gain: float) -> np.ndarray:
+    noisy = image * gain + rng.normal(0.0, 1.5, image.shape).astype(np.float32)
+    return np.round(np.clip(noisy, 0.0, 255.0)).astype(np.uint8)
+
+
+def make_pair(geometry: FaceGeometry, base: np.ndarray, emotion: str, rng: np.random.Generator,
+              amplitude: float) -> SyntheticPair:
+    """Render an onset/apex pair of the subject (`geometry`, pre-rendered `base`) showing `emotion`.
+
+    The onset is the base face shifted by a random placement; the apex warps the onset by the
+    action-unit field plus a small rigid head jitter, applied with one `cv2.remap` from the base so
+    both frames are interpolated exactly once. Independent sensor noise is added to each frame.
+    """
+    size = base.shape[0]
+    scale = size / _REFERENCE_SIZE
+    placement = tuple(rng.uniform(-2.0, 2.0, 2) * scale)
+    bumps = action_unit_bumps(geometry, emotion, size, amplitude * scale, asymmetry=rng.uniform(0.6, 1.0))
+    # Centres of the action units jitter a little from sample to sample.
+    jitter = rng.normal(0.0, 0.01 * size, (len(bumps), 2))
+    bumps = [Bump(b.x + j[0], b.y + j[1], b.sigma, b.dx, b.dy) for b, j in zip(bumps, jitter)]
+    field = displacement_field(bumps, size, placement)
+    peak = float(np.hypot(field[..., 0], field[..., 1]).max())
+    if peak > MAX_DISPLACEMENT * scale:
+        field *= MAX_DISPLACEMENT * scale / peak
+    displacement = field + _rigid_jitter(size, rng)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    map_x, map_y = xs - np.float32(placement[0]), ys - np.float32(placement[1])
+    onset = cv2.remap(base, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    apex = cv2.remap(base, map_x - displacement[..., 0], map_y - displacement[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT101)
+    gains = rng.uniform(0.995, 1.005, 2)
+    half_w, half_h = geometry.head_axes[0] * size, geometry.head_axes[1] * size
+    x0 = geometry.center[0] * size + placement[0] - half_w
+    y0 = geometry.center[1] * size + placement[1] - half_h
+    left, top = max(0, int(round(x0))), max(0, int(round(y0)))
+    right, bottom = min(size, int(round(x0 + 2 * half_w))), min(size, int(round(y0 + 2 * half_h)))
+    box = (left, top, right - left, bottom - top)
+    return SyntheticPair(_add_sensor_noise(onset, rng, gains[0]), _add_sensor_noise(apex, rng, gains[1]),
+                         displacement, box)
+
+
+def synthetic_samples(num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0,
+                      image_size: int = 128):
+    """Yield synthetic micro-expression samples as dicts (uint8 frames, not yet encoded).
+
+    Every subject has its own geometry, skin texture, lighting and expressiveness (peak amplitude
+    1.1-1.9 px); classes are balanced within a subject and shuffled. Subject `i` and sample `k`
+    draw from independent generators seeded by (seed, i) and (seed, i, k), so a corpus is
+    deterministic per seed and growing it keeps the existing samples unchanged.
+    """
+    for i in range(num_subjects):
+        subject_rng = np.random.default_rng([seed, i])
+        geometry = sample_geometry(subject_rng)
+        base = render_face(geometry, subject_rng, image_size)
+        expressiveness = subject_rng.uniform(1.1, 1.9)
+        order = subject_rng.permutation(samples_per_subject)
+        subject = f"synth{i + 1:02d}"
+        for k in range(samples_per_subject):
+            emotion = SYNTHETIC_CLASSES[int(order[k]) % len(SYNTHETIC_CLASSES)]
+            rng = np.random.default_rng([seed, i, k])
+            pair = make_pair(geometry, base, emotion, rng, expressiveness * rng.uniform(0.75, 1.1))
+            yield {
+                "sample_id": f"{subject}_{k:03d}",
+                "subject": subject,
+                "emotion": emotion,
+                "onset": pair.onset,
+                "apex": pair.apex,
+                "face_box": pair.face_box,
+            }
+
+
+class SyntheticCorpus:
+    """The built-in corpus for `load_me_dataset("synthetic", ...)`: same core features as the real
+    loaders, plus `face_box` ((x, y, w, h) of the head oval in the onset frame, the box convention of
+    `EPIRImageProcessor(face_boxes=...)`, so the drawn faces need no face detector)."""
+
+    name = "synthetic"
+
+    def __init__(self, num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0,
+                 image_size: int = 128) -> None:
+        for key, value, low in (("num_subjects", num_subjects, 1), ("samples_per_subject", samples_per_subject, 1),
+                                ("image_size", image_size, 32)):
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"synthetic {key} must be an integer >= {low}, got {value!r}")
+        self.arguments = {"num_subjects": int(num_subjects), "samples_per_subject": int(samples_per_subject),
+                          "seed": int(seed), "image_size": int(image_size)}
+
+    def identity(self) -> dict:
+        return dict(self.arguments)
+
+    def plan(self, task, strict: bool) -> dict:
+        return dict(self.arguments)
+
+    def features(self, task) -> Features:
+        features = core_features(task.class_names)
+        features["face_box"] = List(Value("int32"), length=4)
+        return features
+
+    @staticmethod
+    def generate(plan: dict):
+        for sample in synthetic_samples(**plan):
+            yield {**sample, "dataset": "synthetic", "label": sample["emotion"],
+                   "onset": {"bytes": _png(sample["onset"]), "path": None},
+                   "apex": {"bytes": _png(sample["apex"]), "path": None},
+                   "onset_frame": 0, "apex_frame": 1}
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, buffer = cv2.imencode(".png", image)
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a synthetic frame as PNG")
+    return buffer.tobytes()

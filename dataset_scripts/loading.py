@@ -1,0 +1,105 @@
+"""`load_me_dataset`: every supported corpus as a cached `datasets.Dataset`.
+
+Why Python functions and not a loading script: `datasets` >= 4 no longer runs dataset scripts.
+Why our own cache: a corpus is keyed on the loader arguments plus the size and mtime of its
+annotation file, computed *before* touching the frame tree, so re-running a notebook returns the
+saved Arrow dataset at once and editing the annotation sheet rebuilds it. The frame-tree scan and
+its validation run outside `Dataset.from_generator`, so that a bad corpus raises our clear
+FileNotFoundError/ValueError rather than datasets' generic generation error.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from datasets import Dataset
+from datasets import config as datasets_config
+from datasets.fingerprint import Hasher
+
+from .casme2 import Casme2
+from .casme3 import Casme3
+from .megc2019 import Megc2019Composite, Megc2019CompositeFlow
+from .samm import Samm
+from .smic import Smic
+from .synthetic import SyntheticCorpus
+from .tasks import get_task
+
+# Bump when the rows or features a loader produces change, so stale caches are not reused.
+CACHE_FORMAT_VERSION = 1
+
+CORPORA: dict[str, Callable] = {
+    "casme2": Casme2,
+    "samm": Samm,
+    "smic": Smic,
+    "casme3": Casme3,
+    "megc2019_composite": Megc2019Composite,
+    "megc2019_composite_flow": Megc2019CompositeFlow,
+    "synthetic": SyntheticCorpus,
+}
+
+
+def default_cache_dir() -> Path:
+    return Path(datasets_config.HF_DATASETS_CACHE) / "epir_hf"
+
+
+def _open_corpus(name: str, data_dir, frames: str | None, kwargs: dict):
+    if name not in CORPORA:
+        raise ValueError(f"unknown dataset {name!r}; available: {sorted(CORPORA)}")
+    if name == "synthetic":
+        if data_dir is not None or frames is not None:
+            raise ValueError("the synthetic corpus is generated: it takes no data_dir or frames, only "
+                             "num_subjects=, samples_per_subject=, seed=, image_size=")
+        return SyntheticCorpus(**kwargs)
+    if data_dir is None:
+        raise ValueError(f"{name} needs data_dir= (the folder of your local copy of the corpus)")
+    if name == "megc2019_composite_flow":
+        if frames is not None or kwargs:
+            raise ValueError(f"{name} takes only data_dir (got frames={frames!r}, {sorted(kwargs)})")
+        return CORPORA[name](data_dir)
+    return CORPORA[name](data_dir, frames=frames, **kwargs)
+
+
+def load_me_dataset(name: str, data_dir: str | os.PathLike | dict | None = None, task: str | None = None,
+                    frames: str | None = None, strict: bool = True, *, cache_dir: str | os.PathLike | None = None,
+                    use_cache: bool = True, **kwargs) -> Dataset:
+    """Load a micro-expression corpus as a `datasets.Dataset` with the core features.
+
+    Args:
+        name: "casme2", "samm", "smic", "casme3", "megc2019_composite", "megc2019_composite_flow"
+            or "synthetic".
+        data_dir: the folder of the local copy (for "megc2019_composite" a dict with the folders of
+            "casme2", "samm" and "smic"); None for "synthetic".
+        task: class set, e.g. "3class" (default), "5class" (CASME II, SAMM), "4class"/"7class" (CAS(ME)^3).
+        frames: frame release where a corpus ships several ("cropped" default or "raw" for CASME II).
+        strict: missing frames or indices outside a clip raise one error listing every affected
+            sample; with False they are skipped with a warning.
+        cache_dir: where built datasets are saved (default: `$HF_DATASETS_CACHE/epir_hf`).
+        use_cache: False rebuilds even when a cached copy exists.
+        **kwargs: corpus options: `annotation_file=`, `frames_dir=` (CASME II, SAMM, CAS(ME)^3),
+            `apex="middle"|"spotted"` (SMIC, composite), `num_subjects=`, `samples_per_subject=`,
+            `seed=`, `image_size=` (synthetic).
+    """
+    corpus = _open_corpus(name, data_dir, frames, kwargs)
+    task_spec = get_task(name, task)
+    key = Hasher.hash([CACHE_FORMAT_VERSION, name, task_spec.name, bool(strict), corpus.identity()])
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = root / name / key
+    if use_cache and (target / "dataset_info.json").is_file():
+        return Dataset.load_from_disk(str(target))
+    plan = corpus.plan(task_spec, strict)  # scans and validates: raises the user-facing errors
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".build-{name}-") as build:
+        dataset = Dataset.from_generator(corpus.generate, features=corpus.features(task_spec),
+                                         gen_kwargs={"plan": plan}, cache_dir=build, fingerprint=key)
+        staging = Path(build) / "saved"
+        dataset.save_to_disk(str(staging))
+        del dataset  # release the memory map of the build cache before it is deleted
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, target)
+    return Dataset.load_from_disk(str(target))
