@@ -1,0 +1,253 @@
+"""`micro-expression-recognition` pipeline: (onset, apex) frames or a whole clip → emotion scores.
+
+Why: the most common request of micro-expression users is "how do I get from my own frames or video to a
+prediction". This pipeline wraps the EPIR image processor (face crop + optical flow) and the model behind
+transformers' `pipeline()`, spots the apex of a clip automatically, and can return DTSM's kept-token map so a
+user sees which facial regions drove the prediction. `save_for_hub` writes a folder that works with
+`trust_remote_code=True` for users who do not have `epir_hf` installed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from transformers import Pipeline
+from transformers.video_utils import load_video
+
+from .apex_spotting import APEX_SCORES, spot_apex
+from .face_crop import check_box, crop
+from .image_processing_epir import load_frame
+
+TASK = "micro-expression-recognition"
+_IMAGE_EXTENSIONS = frozenset(Image.registered_extensions())
+
+
+def _is_frame(obj: Any) -> bool:
+    """One frame: a PIL image, a 2-D/3-D array or tensor, or an image file path."""
+    if isinstance(obj, (str, os.PathLike)):
+        return os.path.splitext(os.fspath(obj))[1].lower() in _IMAGE_EXTENSIONS
+    if isinstance(obj, Image.Image):
+        return True
+    return isinstance(obj, (np.ndarray, torch.Tensor)) and obj.ndim in (2, 3)
+
+
+def _as_sample(item: Any, name: str) -> dict[str, Any]:
+    """One pipeline input as {"onset", "apex", "name"} or {"video", "name"}; a `ValueError` says what is wrong."""
+    if isinstance(item, dict):
+        unknown = set(item) - {"onset", "apex", "video", "name"}
+        is_pair, is_video = {"onset", "apex"} <= item.keys(), "video" in item
+        if unknown or is_pair == is_video:
+            raise ValueError(f"{name}: a dict input needs the keys 'onset' and 'apex' (a frame pair) or 'video' "
+                             f"(and optionally 'name'); got keys {sorted(item)}")
+        if is_video:
+            return _as_sample(item["video"], str(item.get("name", name)))
+        return {"name": name, **item}
+    if isinstance(item, (str, os.PathLike)) and not _is_frame(item):
+        if not os.path.isfile(item):
+            raise FileNotFoundError(f"{name}: no such video file: {os.fspath(item)!r}")
+        return {"video": item, "name": name}
+    if isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 4:
+        return {"video": item, "name": name}
+    if isinstance(item, (list, tuple)) and all(_is_frame(frame) for frame in item):
+        return {"video": list(item), "name": name}
+    if _is_frame(item):
+        raise ValueError(
+            f"{name}: got a single image, but a micro-expression needs motion: pass {{'onset': ..., 'apex': ...}}, "
+            "a list of frames or a video file. For a precomputed flow image use the image-classification pipeline."
+        )
+    raise ValueError(f"{name}: expected {{'onset': frame, 'apex': frame}}, a video path, a list of frames or a "
+                     f"(T, H, W[, C]) array, got {type(item).__name__}")
+
+
+def _video_frames(video: Any, name: str) -> list[np.ndarray]:
+    """The grayscale frames of a video (path, frame list or (T, H, W[, C]) array), all of one size."""
+    if isinstance(video, (str, os.PathLike)):
+        try:
+            video, _ = load_video(os.fspath(video), backend="opencv")
+        except (ValueError, cv2.error) as error:
+            raise ValueError(f"{name}: could not decode any frame of the video {os.fspath(video)!r} ({error})"
+                             ) from None
+    if len(video) < 2:
+        raise ValueError(f"{name}: a video needs at least 2 frames (onset and apex), got {len(video)}")
+    frames = [load_frame(frame, f"{name} frame {index}") for index, frame in enumerate(video)]
+    for index, frame in enumerate(frames):
+        if frame.shape != frames[0].shape:
+            raise ValueError(f"{name} frame {index}: is {frame.shape[1]}x{frame.shape[0]} but frame 0 is "
+                             f"{frames[0].shape[1]}x{frames[0].shape[0]}; all frames of a video must match")
+    return frames
+
+
+class MicroExpressionRecognitionPipeline(Pipeline):
+    r"""
+    Micro-expression recognition with EPIR from raw frames or a clip.
+
+    Inputs (one sample, or a list of samples for a batch):
+
+    - `{"onset": frame, "apex": frame}`: a pair of frames (PIL image, array, tensor or image path).
+    - a video: a video file path (`"clip.mp4"`), a list of frames, a (T, H, W[, C]) array, or `{"video": ...}`.
+      The onset is frame `onset_index` (default 0); the apex is spotted as the frame of maximum mean optical
+      strain (or flow magnitude, `apex_score="magnitude"`) relative to the onset on a 64×64 face crop, unless
+      `apex_index=` is given.
+    - any dict input may carry a `"name"` (e.g. a sample id) that error messages use.
+
+    A single bare image is rejected: one frame holds no motion. For a precomputed flow image use
+    `pipeline("image-classification", model=..., trust_remote_code=True)`.
+
+    Output per sample: for a pair, `[{"label": ..., "score": ...}, ...]` (best first, `top_k` of them). For a video,
+    or with `return_token_map=True`, a dict `{"predictions": [...], ...}` that adds `onset_index`, `apex_index`
+    and, when spotted, `apex_scores` (videos), and `token_map` (float32 0/1 mask of the patches DTSM kept,
+    upsampled to the `flow_size` face crop) with `face` (that apex face crop, uint8) for `return_token_map=True`.
+
+    Example:
+
+    ```python
+    >>> pipe = pipeline("micro-expression-recognition", model="path/to/epir", trust_remote_code=True)
+    >>> pipe({"onset": "onset.png", "apex": "apex.png"}, top_k=1)
+    [{'label': 'surprise', 'score': 0.91}]
+    >>> pipe("clip.mp4")["apex_index"]
+    17
+    ```
+    """
+
+    _load_processor = False
+    _load_image_processor = True
+    _load_video_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not hasattr(self.image_processor, "crop_faces"):
+            raise ValueError(f"The {TASK} pipeline needs the EPIR image processor (EPIRImageProcessor), got "
+                             f"{type(self.image_processor).__name__}.")
+
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        """Classify a pair dict, a video (path, frame list or array) or a list of those; see the class doc."""
+        if isinstance(inputs, (list, tuple)) and inputs and all(_is_frame(item) for item in inputs):
+            inputs = _as_sample(inputs, "input")
+        elif isinstance(inputs, (list, tuple)):
+            if not inputs:
+                raise ValueError("input: the batch is empty")
+            # Every sample is checked before any work starts, so a bad one fails the call with nothing half-done.
+            inputs = [_as_sample(item, f"input {index}") for index, item in enumerate(inputs)]
+        else:
+            inputs = _as_sample(inputs, "input")
+        return super().__call__(inputs, **kwargs)
+
+    def _sanitize_parameters(self, top_k: int | None = None, onset_index: int | None = None,
+                             apex_index: int | None = None, apex_score: str | None = None,
+                             face_box: Any = None, return_token_map: bool | None = None):
+        preprocess_params = {key: value for key, value in (("onset_index", onset_index), ("apex_index", apex_index),
+                                                           ("apex_score", apex_score), ("face_box", face_box))
+                             if value is not None}
+        if apex_score is not None and apex_score not in APEX_SCORES:
+            raise ValueError(f"apex_score must be one of {APEX_SCORES}, got {apex_score!r}")
+        if return_token_map is not None:
+            preprocess_params["return_token_map"] = bool(return_token_map)
+        postprocess_params = {}
+        if top_k is not None:
+            if not isinstance(top_k, int) or top_k < 1:
+                raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+            postprocess_params["top_k"] = top_k
+        return preprocess_params, {}, postprocess_params
+
+    def preprocess(self, inputs: Any, onset_index: int | None = None, apex_index: int | None = None,
+                   apex_score: str = "strain", face_box: Any = None, return_token_map: bool = False
+                   ) -> dict[str, Any]:
+        sample = _as_sample(inputs, "input")
+        name = sample["name"]
+        if "video" in sample:
+            frames = _video_frames(sample["video"], name)
+            onset, apex, face_box, meta = self._choose_pair(frames, onset_index, apex_index, apex_score, face_box,
+                                                           name)
+        elif onset_index is not None or apex_index is not None:
+            raise ValueError(f"{name}: onset_index / apex_index apply to videos; this is an (onset, apex) pair")
+        else:
+            onset, apex, meta = sample["onset"], sample["apex"], {}
+        # The flow image goes through flows= so that errors name this sample; that path leaves it unchanged.
+        flow_image = self.image_processor.compute_flow_image(onset, apex, face_box, name)
+        model_inputs = self.image_processor(flows=[flow_image], return_tensors="pt")
+        if return_token_map:
+            _, apex_face, _ = self.image_processor.crop_faces(onset, apex, face_box, name)
+            meta["face"] = np.clip(np.rint(apex_face), 0, 255).astype(np.uint8)
+        return {"pixel_values": model_inputs["pixel_values"].to(self.dtype), "meta": meta}
+
+    def _choose_pair(self, frames: list[np.ndarray], onset_index: int | None, apex_index: int | None,
+                     apex_score: str, face_box: Any, name: str):
+        """Onset frame, apex frame (spotted unless given), the face box used for both, and what was chosen."""
+        count = len(frames)
+        onset_index = 0 if onset_index is None else onset_index
+        for label, index in (("onset_index", onset_index), ("apex_index", apex_index)):
+            if index is not None and not (isinstance(index, int) and 0 <= index < count):
+                raise ValueError(f"{name}: {label}={index!r} is not a frame index of this {count}-frame video")
+        if apex_index == onset_index:
+            raise ValueError(f"{name}: apex_index and onset_index are both {onset_index}; they must differ")
+        height, width = frames[onset_index].shape
+        if face_box is not None:
+            face_box = check_box(face_box, height, width, f"{name} face box")
+        else:
+            face_box = self.image_processor.face_box(frames[onset_index], name)
+        meta = {"onset_index": onset_index}
+        if apex_index is None:
+            faces = frames if face_box is None else [crop(frame, face_box) for frame in frames]
+            spotting = spot_apex(faces, onset_index, apex_score)
+            apex_index = spotting.apex_index
+            meta["apex_scores"] = spotting.scores.tolist()
+        meta["apex_index"] = apex_index
+        return frames[onset_index], frames[apex_index], face_box, meta
+
+    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+        meta = model_inputs.pop("meta")
+        outputs = self.model(pixel_values=model_inputs["pixel_values"])
+        return {"logits": outputs.logits, "kept_patch_mask": getattr(outputs, "kept_patch_mask", None),
+                "meta": meta}
+
+    def postprocess(self, model_outputs: dict[str, Any], top_k: int = 5) -> Any:
+        config = self.model.config
+        scores = model_outputs["logits"][0].float().softmax(-1).numpy()
+        order = np.argsort(-scores, kind="stable")[:min(top_k, config.num_labels)]
+        predictions = [{"label": config.id2label[int(index)], "score": float(scores[index])} for index in order]
+        meta = dict(model_outputs["meta"])
+        if "face" in meta:
+            meta["token_map"] = self._token_map(model_outputs["kept_patch_mask"], meta["face"].shape)
+        return {"predictions": predictions, **meta} if meta else predictions
+
+    def _token_map(self, kept_patch_mask: torch.Tensor | None, face_shape: tuple[int, int]) -> np.ndarray:
+        if kept_patch_mask is None:
+            raise ValueError("return_token_map=True needs a model with DTSM enabled (config.use_dtsm=True); this "
+                             "model keeps every token, so there is no token map")
+        grid = self.model.config.image_size // self.model.config.patch_size
+        mask = kept_patch_mask[0].reshape(grid, grid).float().numpy()
+        return cv2.resize(mask, (face_shape[1], face_shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def save_for_hub(model, image_processor, save_directory: str | os.PathLike) -> list[str]:
+    """Save model, image processor and this pipeline so the folder works with `trust_remote_code=True`.
+
+    Writes the weights, `config.json` (with `auto_map` and `custom_pipelines`), `preprocessor_config.json` and the
+    Python files of the model, processor and pipeline, so that without `epir_hf` installed
+    `pipeline("micro-expression-recognition", model=dir, trust_remote_code=True)`,
+    `AutoImageProcessor.from_pretrained(dir, trust_remote_code=True)` and
+    `AutoModelForImageClassification.from_pretrained(dir, trust_remote_code=True)` all work.
+    The in-memory model is left as it was (its config does not keep `custom_pipelines`). Returns the file names.
+    """
+    if getattr(type(model), "_auto_class", None) is None or getattr(type(image_processor), "_auto_class", None) is None:
+        raise ValueError("save_for_hub needs the EPIR model and image processor classes registered for remote-code "
+                         "export, which `import epir_hf` does")
+    pipe = MicroExpressionRecognitionPipeline(model=model, image_processor=image_processor, device=model.device,
+                                              task=TASK)
+    had_custom_pipelines = hasattr(model.config, "custom_pipelines")
+    previous = getattr(model.config, "custom_pipelines", None)
+    try:
+        pipe.save_pretrained(save_directory)
+    finally:
+        if had_custom_pipelines:
+            model.config.custom_pipelines = previous
+        elif hasattr(model.config, "custom_pipelines"):
+            del model.config.custom_pipelines
+    return sorted(os.listdir(save_directory))

@@ -1,0 +1,294 @@
+"""EPIRImageProcessor: inputs, layout, face crop, precomputed flows, saving, pickling and every bad-input path."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from transformers import AutoImageProcessor
+
+from dataset_scripts.synthetic import draw_face
+from epir_hf import EPIRImageProcessor
+from test_optical_flow import face_in_frame, smooth_field, warp
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """A drawn 128 px face (onset) and the same face under a known smooth motion (apex), uint8 grayscale."""
+    face = draw_face(np.random.default_rng(11), 128)
+    return face, warp(face, smooth_field(128, 1.5, 11))
+
+
+@pytest.fixture(scope="module")
+def frame_pair():
+    """Onset/apex 640x480 frames with a face at a known place (for the face-crop path)."""
+    onset = face_in_frame(12)
+    apex = onset.copy()
+    apex[120:320, 260:460] = warp(onset[120:320, 260:460], smooth_field(200, 1.5, 12))
+    return onset, apex
+
+
+def fast(**kwargs) -> EPIRImageProcessor:
+    """A processor on already-cropped faces with DIS flow: exact (uint8) and quick, for format tests."""
+    return EPIRImageProcessor(**{"do_face_crop": False, "flow_method": "dis", **kwargs})
+
+
+def test_output_layout_and_value_range(pair):
+    out = EPIRImageProcessor(do_face_crop=False)(images=[pair], return_tensors="pt")
+    values = out["pixel_values"]
+    assert isinstance(values, torch.Tensor) and values.dtype == torch.float32 and values.shape == (1, 3, 28, 28)
+    # min–max per channel then (x/255 - 0.5)/0.5: every channel spans exactly [-1, 1]
+    assert torch.equal(values.amin(dim=(0, 2, 3)), torch.full((3,), -1.0))
+    assert torch.equal(values.amax(dim=(0, 2, 3)), torch.full((3,), 1.0))
+
+
+def test_numpy_output_without_return_tensors(pair):
+    values = fast()(images=pair)["pixel_values"]
+    assert isinstance(values, np.ndarray) and values.dtype == np.float32 and values.shape == (1, 3, 28, 28)
+
+
+def test_a_batch_equals_its_samples(pair):
+    processor = fast()
+    other = (pair[1], pair[0])
+    batch = processor(images=[pair, other], return_tensors="pt").pixel_values
+    assert batch.shape == (2, 3, 28, 28)
+    assert torch.equal(batch[1:], processor(images=[other], return_tensors="pt").pixel_values)
+    assert torch.equal(batch[:1], processor(images=pair, return_tensors="pt").pixel_values)
+
+
+def test_pixel_values_follow_the_flow_image(pair):
+    processor = EPIRImageProcessor(do_face_crop=False)
+    flow_image = processor.compute_flow_image(*pair)
+    values = processor(images=[pair]).pixel_values[0]
+    assert np.allclose(values, (np.moveaxis(flow_image, -1, 0) / 255.0 - 0.5) / 0.5, rtol=0, atol=1e-6)
+
+
+def test_deterministic(pair):
+    processor = EPIRImageProcessor(do_face_crop=False)
+    assert np.array_equal(processor(images=[pair]).pixel_values, processor(images=[pair]).pixel_values)
+
+
+def as_formats(gray: np.ndarray, tmp_path, tag: str) -> dict:
+    rgb = np.dstack([gray] * 3)
+    path = tmp_path / f"{tag}.png"
+    Image.fromarray(gray).save(path)
+    return {
+        "uint8 HxW": gray,
+        "uint8 HxWx1": gray[:, :, None],
+        "uint8 HxWx3": rgb,
+        "uint8 HxWx4": np.dstack([rgb, np.full_like(gray, 255)]),
+        "float 0..1": gray.astype(np.float32) / 255.0,
+        "float64 0..255": gray.astype(np.float64),
+        "PIL L": Image.fromarray(gray),
+        "PIL RGB": Image.fromarray(rgb),
+        "PIL RGBA": Image.fromarray(np.dstack([rgb, np.full_like(gray, 255)])),
+        "PIL F": Image.fromarray(gray.astype(np.float32)),
+        "torch CxHxW": torch.from_numpy(rgb).permute(2, 0, 1).contiguous(),
+        "torch HxW": torch.from_numpy(gray),
+        "path str": str(path),
+        "pathlib": path,
+    }
+
+
+def test_every_input_format_gives_the_same_pixel_values(pair, tmp_path):
+    processor = fast()
+    reference = processor(images=[pair]).pixel_values
+    onsets, apexes = as_formats(pair[0], tmp_path, "onset"), as_formats(pair[1], tmp_path, "apex")
+    for name in onsets:
+        values = processor(images=[(onsets[name], apexes[name])]).pixel_values
+        assert np.array_equal(values, reference), name
+
+
+def test_face_crop_matches_cropping_by_hand(frame_pair):
+    processor = EPIRImageProcessor(flow_method="dis")
+    onset_face, apex_face, box = processor.crop_faces(*frame_pair)
+    assert onset_face.shape == apex_face.shape == (128, 128)
+    x, y, w, h = box
+    assert abs(x + w / 2 - 360) < 20 and abs(y + h / 2 - 220) < 25
+    by_hand = [frame[y:y + h, x:x + w] for frame in frame_pair]
+    detected = processor(images=[frame_pair]).pixel_values
+    assert np.array_equal(detected, fast()(images=[by_hand]).pixel_values)
+    # a caller-supplied box overrides detection
+    assert np.array_equal(detected, processor(images=[frame_pair], face_boxes=[box]).pixel_values)
+    assert np.array_equal(detected, processor(images=frame_pair, face_boxes=box).pixel_values)
+    shifted = (x - 10, y, w, h)
+    assert not np.array_equal(detected, processor(images=[frame_pair], face_boxes=[shifted]).pixel_values)
+
+
+def test_face_margin_grows_the_detected_box(frame_pair):
+    _, _, box = EPIRImageProcessor().crop_faces(*frame_pair)
+    _, _, grown = EPIRImageProcessor(face_margin=0.2).crop_faces(*frame_pair)
+    assert grown[2] > box[2] * 1.3 and grown[0] < box[0]
+
+
+def test_no_face_raises_or_falls_back_to_the_full_frame():
+    noise = np.random.default_rng(0).integers(0, 255, (120, 160)).astype(np.uint8)
+    with pytest.raises(ValueError, match="sample 0: no face found in the 160x120 onset frame"):
+        EPIRImageProcessor(flow_method="dis")(images=[(noise, noise)])
+    full = EPIRImageProcessor(flow_method="dis", on_no_face="full_frame")(images=[(noise, noise)]).pixel_values
+    assert np.array_equal(full, fast()(images=[(noise, noise)]).pixel_values)
+
+
+def test_onset_and_apex_of_different_sizes(pair, frame_pair):
+    small_apex = np.array(Image.fromarray(frame_pair[1]).resize((320, 240)))
+    with pytest.raises(ValueError, match="sample 0: the onset frame is 640x480 but the apex frame is 320x240"):
+        EPIRImageProcessor()(images=[(frame_pair[0], small_apex)])
+    # already cropped faces (do_face_crop=False) are each resized to flow_size, so their sizes may differ
+    bigger_apex = np.array(Image.fromarray(pair[1]).resize((256, 256), Image.BILINEAR))
+    values = fast()(images=[(pair[0], bigger_apex)]).pixel_values
+    assert values.shape == (1, 3, 28, 28)
+
+
+def test_precomputed_flows_reproduce_the_frame_path(pair, tmp_path):
+    processor = EPIRImageProcessor(do_face_crop=False)
+    path = tmp_path / "flow.png"
+    Image.fromarray(processor.compute_flow_image(*pair)).save(path)
+    from_frames = processor(images=[pair]).pixel_values
+    for flow in (path, str(path), Image.open(path), np.array(Image.open(path))):
+        assert np.array_equal(processor(flows=[flow]).pixel_values, from_frames)
+    # a single bare image is read as a flow image (what the image-classification pipeline passes)
+    assert np.array_equal(processor(images=Image.open(path)).pixel_values, from_frames)
+    assert np.array_equal(processor(Image.open(path)).pixel_values, from_frames)
+
+
+def test_larger_flow_images_are_resized_and_renormalised():
+    flow = np.random.default_rng(0).uniform(10, 200, (56, 56, 3)).astype(np.float32)
+    values = EPIRImageProcessor()(flows=flow).pixel_values
+    assert values.shape == (1, 3, 28, 28)
+    assert values.min() == -1.0 and values.max() == 1.0
+
+
+@pytest.mark.real_data
+def test_composite_pngs_keep_their_rgb_channel_order(composite_dir):
+    pngs = sorted((composite_dir / "flow").glob("*.png"))[:8]
+    processor = EPIRImageProcessor()
+    values = processor(flows=[Image.open(png) for png in pngs], return_tensors="pt").pixel_values
+    for png, sample in zip(pngs, values):
+        rgb = torch.from_numpy(np.array(Image.open(png).convert("RGB"))).permute(2, 0, 1).float()
+        assert torch.allclose(sample, (rgb / 255.0 - 0.5) / 0.5, rtol=0, atol=1e-6), png.name
+
+
+def test_per_call_options_match_constructor_options(pair):
+    default = EPIRImageProcessor(do_face_crop=False)
+    assert np.array_equal(default(images=[pair], flow_method="dis", size=14).pixel_values,
+                          fast(size={"height": 14, "width": 14})(images=[pair]).pixel_values)
+    assert default.flow_method == "tvl1"
+
+
+def test_save_and_load_with_auto_image_processor(tmp_path):
+    processor = EPIRImageProcessor(flow_method="farneback", face_margin=0.1, on_no_face="full_frame", flow_size=96)
+    processor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert saved["auto_map"] == {"AutoImageProcessor": "image_processing_epir.EPIRImageProcessor"}
+    assert (tmp_path / "image_processing_epir.py").is_file() and (tmp_path / "optical_flow.py").is_file()
+    assert (tmp_path / "face_crop.py").is_file()
+    loaded = AutoImageProcessor.from_pretrained(tmp_path)
+    assert type(loaded) is EPIRImageProcessor
+    assert loaded.flow_settings() == processor.flow_settings()
+    assert loaded.to_dict() == processor.to_dict()
+
+
+def test_pickle_roundtrip_after_use_keeps_behaviour(frame_pair):
+    processor = EPIRImageProcessor(flow_method="dis", face_margin=0.05)
+    expected = processor(images=[frame_pair]).pixel_values  # the face detector is now loaded (cached per thread)
+    clone = pickle.loads(pickle.dumps(processor))
+    assert np.array_equal(clone(images=[frame_pair]).pixel_values, expected)
+    assert json.loads(processor.to_json_string())["face_margin"] == 0.05  # no OpenCV object in the instance state
+
+
+def test_usable_from_datasets_map_with_several_processes(pair):
+    from datasets import Dataset
+
+    processor = EPIRImageProcessor(flow_method="dis")
+    frames = [face_in_frame(seed) for seed in range(4)]
+    dataset = Dataset.from_dict({"onset": frames, "apex": frames[1:] + frames[:1]})
+
+    def to_pixels(batch):
+        pairs = list(zip(np.asarray(batch["onset"], np.uint8), np.asarray(batch["apex"], np.uint8)))
+        return {"pixel_values": processor(images=pairs).pixel_values}
+
+    mapped = dataset.map(to_pixels, batched=True, batch_size=2, num_proc=2, remove_columns=["onset", "apex"])
+    expected = processor(images=list(zip(frames, frames[1:] + frames[:1]))).pixel_values
+    assert np.allclose(np.asarray(mapped["pixel_values"], np.float32), expected)
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the sample
+
+
+def test_missing_file(pair, tmp_path):
+    with pytest.raises(FileNotFoundError, match="sample 1 apex: no such image file: .*missing.png"):
+        fast()(images=[pair, (pair[0], tmp_path / "missing.png")])
+
+
+def test_unreadable_file(pair, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="sample 0 onset: could not read an image from .*broken.png"):
+        fast()(images=[(broken, pair[1])])
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((64, 64), np.int64), "unsupported dtype int64"),
+    (np.zeros((64, 64), np.uint16), "unsupported dtype uint16"),
+    (np.zeros((64, 64), bool), "unsupported dtype bool"),
+    (np.zeros((64, 64, 2), np.uint8), r"unsupported image shape \(64, 64, 2\)"),
+    (np.zeros((2, 64, 64, 3), np.uint8), r"unsupported image shape \(2, 64, 64, 3\)"),
+    (np.zeros(64, np.uint8), r"unsupported image shape \(64,\)"),
+    (np.zeros((8, 8), np.uint8), "8x8 px; at least 16x16"),
+    (np.full((64, 64), np.nan, np.float32), "NaN or infinite"),
+    (np.full((64, 64), -1.0, np.float32), "expected 0..1 or 0..255"),
+    (np.full((64, 64), 300.0, np.float32), "expected 0..1 or 0..255"),
+    (Image.new("I;16", (64, 64)), "unsupported PIL image mode 'I;16'"),
+    (42, "expected a PIL image, a numpy array, a torch tensor or an image file path, got int"),
+])
+def test_unsupported_frames(pair, array, message):
+    with pytest.raises(ValueError, match="sample 0 apex: .*" + message):
+        fast()(images=[(pair[0], array)])
+
+
+def test_a_pair_given_as_a_bare_image(pair):
+    with pytest.raises(ValueError, match="sample 1: expected an \\(onset, apex\\) pair of frames, got a single image"):
+        fast()(images=[pair, pair[0]])
+    with pytest.raises(ValueError, match="sample 0: expected an \\(onset, apex\\) pair of frames, got a single image"):
+        fast()(images=[pair[0]])
+    with pytest.raises(ValueError, match="sample 0: expected an \\(onset, apex\\) pair of frames, got a tuple of 3"):
+        fast()(images=[(pair[0], pair[1], pair[1])])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "exactly one of them"),
+    ({"images": "BOTH"}, "exactly one of them"),
+    ({"images": []}, "expects an \\(onset, apex\\) pair or a list of pairs"),
+    ({"flows": []}, "flows= is empty"),
+    ({"flows": np.zeros((28, 28), np.uint8)}, "flow 0: a flow image needs 3 channels"),
+    ({"flows": np.zeros((28, 28, 3), np.uint8), "face_boxes": [(0, 0, 9, 9)]}, "face_boxes= applies to frame pairs"),
+])
+def test_bad_call_structure(pair, kwargs, message):
+    if kwargs.get("images") == "BOTH":
+        kwargs = {"images": [pair], "flows": [np.zeros((28, 28, 3), np.uint8)]}
+    with pytest.raises(ValueError, match=message):
+        fast()(**kwargs)
+
+
+def test_bad_face_boxes(pair):
+    with pytest.raises(ValueError, match="face_boxes= has 1 entries for 2 pairs"):
+        EPIRImageProcessor()(images=[pair, pair], face_boxes=[(0, 0, 64, 64)])
+    with pytest.raises(ValueError, match="sample 0 face box: .* must lie inside the 128x128 frame"):
+        EPIRImageProcessor()(images=[pair], face_boxes=[(100, 100, 64, 64)])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"flow_method": "lucas-kanade"}, "flow_method must be one of"),
+    ({"on_no_face": "skip"}, "on_no_face must be one of"),
+    ({"flow_size": 8}, "flow_size must be an integer >= 16"),
+    ({"face_margin": -0.1}, "face_margin must be a fraction"),
+    ({"do_face_crop": "yes"}, "do_face_crop must be True or False"),
+    ({"size": {"height": 0, "width": 28}}, "size must give a positive height and width"),
+])
+def test_bad_options_at_construction_and_per_call(pair, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        EPIRImageProcessor(**kwargs)
+    with pytest.raises(ValueError, match=message):
+        fast()(images=[pair], **kwargs)

@@ -1,0 +1,319 @@
+"""The micro-expression-recognition pipeline: pairs, videos, apex spotting, token maps, remote code, bad input."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from transformers import pipeline
+
+from epir_hf import EPIRConfig, EPIRForImageClassification, EPIRImageProcessor, save_for_hub
+from epir_hf.pipeline_epir import TASK, MicroExpressionRecognitionPipeline
+from test_optical_flow import RAMP, face_in_frame, smooth_field, warp
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FACE = (slice(120, 320), slice(260, 460))  # where face_in_frame draws the 200 px face (rows, columns)
+
+
+def tiny_model(**overrides) -> EPIRForImageClassification:
+    torch.manual_seed(0)
+    config = EPIRConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
+                        projection_dim=16, **overrides)
+    return EPIRForImageClassification(config).eval()
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A tiny random EPIR model saved with its processor and pipeline by save_for_hub, plus the live objects."""
+    folder = tmp_path_factory.mktemp("epir")
+    model, processor = tiny_model(), EPIRImageProcessor(flow_method="dis")
+    save_for_hub(model, processor, folder)
+    return folder, model, processor
+
+
+@pytest.fixture(scope="module")
+def pipe(saved):
+    return pipeline(TASK, model=str(saved[0]), trust_remote_code=True)
+
+
+def clip(seed: int = 21, amplitudes=RAMP) -> list[np.ndarray]:
+    """640x480 frames; the face region moves by a smooth field scaled by `amplitudes` (apex of RAMP: frame 5)."""
+    onset = face_in_frame(seed)
+    field = smooth_field(200, 1.0, seed)
+    frames = []
+    for amplitude in amplitudes:
+        frame = onset.copy()
+        frame[FACE] = warp(onset[FACE], field * amplitude)
+        frames.append(frame)
+    return frames
+
+
+def expected_scores(model, processor, onset, apex) -> dict[str, float]:
+    with torch.no_grad():
+        logits = model(**processor(images=[(onset, apex)], return_tensors="pt")).logits[0]
+    return {model.config.id2label[i]: score for i, score in enumerate(logits.softmax(-1).tolist())}
+
+
+def test_save_for_hub_writes_a_remote_code_folder(saved):
+    folder, model, _ = saved
+    config = json.loads((folder / "config.json").read_text())
+    assert config["custom_pipelines"][TASK]["impl"] == "pipeline_epir.MicroExpressionRecognitionPipeline"
+    assert config["custom_pipelines"][TASK]["pt"] == ["AutoModelForImageClassification"]
+    assert config["auto_map"]["AutoModelForImageClassification"] == "modeling_epir.EPIRForImageClassification"
+    processor_config = json.loads((folder / "preprocessor_config.json").read_text())
+    assert processor_config["auto_map"]["AutoImageProcessor"] == "image_processing_epir.EPIRImageProcessor"
+    for module in ("pipeline_epir", "image_processing_epir", "optical_flow", "face_crop", "apex_spotting",
+                   "modeling_epir", "configuration_epir"):
+        assert (folder / f"{module}.py").is_file(), module
+    assert not hasattr(model.config, "custom_pipelines")  # the caller's model is left as it was
+
+
+def test_pair_prediction_matches_the_model(saved, pipe):
+    _, model, processor = saved
+    onset, apex = clip()[0], clip()[5]
+    result = pipe({"onset": onset, "apex": apex})
+    expected = expected_scores(model, processor, onset, apex)
+    assert [item["label"] for item in result] == sorted(expected, key=expected.get, reverse=True)
+    for item in result:
+        assert item["score"] == pytest.approx(expected[item["label"]], abs=1e-6)
+    assert [item["label"] for item in pipe({"onset": onset, "apex": apex}, top_k=1)] == [result[0]["label"]]
+
+
+def test_registry_pipeline_from_live_objects(saved):
+    _, model, processor = saved
+    local = pipeline(TASK, model=model, image_processor=processor, device="cpu")
+    assert type(local) is MicroExpressionRecognitionPipeline and local.device.type == "cpu"
+    onset, apex = clip()[0], clip()[5]
+    result = local({"onset": onset, "apex": apex}, top_k=2)
+    expected = expected_scores(model, processor, onset, apex)
+    assert len(result) == 2 and result[0]["score"] == pytest.approx(max(expected.values()), abs=1e-6)
+
+
+def test_a_batch_equals_single_calls(pipe):
+    frames = clip()
+    samples = [{"onset": frames[0], "apex": frames[index]} for index in (2, 5, 8)]
+    batched = pipe(samples, batch_size=2)
+    assert len(batched) == 3
+    for sample, result in zip(samples, batched):
+        single = pipe(sample)
+        assert [r["label"] for r in result] == [s["label"] for s in single]
+        assert [r["score"] for r in result] == pytest.approx([s["score"] for s in single], abs=1e-6)
+
+
+def test_video_frames_spot_the_apex_and_match_the_pair(pipe):
+    frames = clip()
+    result = pipe(frames)
+    assert result["onset_index"] == 0 and result["apex_index"] == 5
+    assert len(result["apex_scores"]) == len(frames) and np.argmax(result["apex_scores"]) == 5
+    pair = pipe({"onset": frames[0], "apex": frames[5]})
+    assert [p["label"] for p in result["predictions"]] == [p["label"] for p in pair]
+    assert [p["score"] for p in result["predictions"]] == pytest.approx([p["score"] for p in pair], abs=1e-6)
+
+
+def test_video_file_and_indices(pipe, tmp_path):
+    frames = clip()
+    path = str(tmp_path / "clip.mp4")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480), isColor=False)
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    assert pipe(path)["apex_index"] == 5
+    chosen = pipe(path, apex_index=3, onset_index=1)
+    assert (chosen["onset_index"], chosen["apex_index"]) == (1, 3) and "apex_scores" not in chosen
+    batch = pipe([path, {"video": frames, "name": "clip-b"}], apex_score="magnitude")
+    assert [result["apex_index"] for result in batch] == [5, 5]
+
+
+def test_token_map_shows_the_patches_dtsm_kept(saved, pipe):
+    _, model, processor = saved
+    onset, apex = clip()[0], clip()[5]
+    result = pipe({"onset": onset, "apex": apex}, return_token_map=True)
+    token_map, face = result["token_map"], result["face"]
+    assert token_map.shape == face.shape == (128, 128) and face.dtype == np.uint8
+    assert set(np.unique(token_map)) <= {0.0, 1.0}
+    with torch.no_grad():
+        kept = model(**processor(images=[(onset, apex)], return_tensors="pt")).kept_patch_mask[0].reshape(7, 7)
+    # each 28/7 = 4 px patch of the flow image covers a 128/7 px cell of the face crop
+    cells = np.array([[token_map[int((r + 0.5) * 128 / 7), int((c + 0.5) * 128 / 7)] for c in range(7)]
+                      for r in range(7)])
+    assert np.array_equal(cells, kept.float().numpy())
+    assert 0 < token_map.mean() < 1
+    _, apex_face, _ = processor.crop_faces(onset, apex)
+    assert np.array_equal(face, np.rint(apex_face).astype(np.uint8))
+
+
+def test_token_map_needs_dtsm(tmp_path):
+    model = tiny_model(use_dtsm=False)
+    local = pipeline(TASK, model=model, image_processor=EPIRImageProcessor(flow_method="dis"))
+    frames = clip()
+    assert len(local({"onset": frames[0], "apex": frames[5]})) == 3
+    with pytest.raises(ValueError, match="needs a model with DTSM enabled"):
+        local({"onset": frames[0], "apex": frames[5]}, return_token_map=True)
+
+
+def test_image_classification_pipeline_on_a_precomputed_flow_image(saved, pipe, tmp_path):
+    folder, _, processor = saved
+    frames = clip()
+    flow_png = tmp_path / "flow.png"
+    Image.fromarray(processor.compute_flow_image(frames[0], frames[5])).save(flow_png)
+    classifier = pipeline("image-classification", model=str(folder), trust_remote_code=True)
+    from_flow = classifier(str(flow_png))
+    from_frames = pipe({"onset": frames[0], "apex": frames[5]})
+    assert [r["label"] for r in from_flow] == [r["label"] for r in from_frames]
+    assert [r["score"] for r in from_flow] == pytest.approx([r["score"] for r in from_frames], abs=1e-6)
+
+
+def run_without_epir_hf(script: str, cwd) -> subprocess.CompletedProcess:
+    """Run `script` in a fresh interpreter where `epir_hf` and `dataset_scripts` cannot be imported."""
+    guard = textwrap.dedent("""
+        import sys
+        sys.modules["epir_hf"] = None  # an installed-but-absent package: importing it raises ImportError
+        sys.modules["dataset_scripts"] = None
+        try:
+            import epir_hf
+        except ImportError:
+            pass
+        else:
+            raise SystemExit("epir_hf is importable")
+    """)
+    (cwd / "remote_user.py").write_text(guard + textwrap.dedent(script))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(cwd / "modules"),
+           "TRANSFORMERS_VERBOSITY": "error"}
+    return subprocess.run([sys.executable, "remote_user.py"], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_remote_code_user_without_epir_hf(saved, pipe, tmp_path):
+    folder = saved[0]
+    frames = clip()
+    np.save(tmp_path / "onset.npy", frames[0])
+    np.save(tmp_path / "apex.npy", frames[5])
+    expected = pipe({"onset": frames[0], "apex": frames[5]})
+    pixel_values = saved[2](images=[(frames[0], frames[5])]).pixel_values
+    np.save(tmp_path / "pixel_values.npy", pixel_values)
+    Image.fromarray(saved[2].compute_flow_image(frames[0], frames[5])).save(tmp_path / "flow.png")
+    result = run_without_epir_hf(f"""
+        import json
+        import numpy as np
+        from transformers import AutoImageProcessor, pipeline
+        folder = {str(folder)!r}
+        onset, apex = np.load("onset.npy"), np.load("apex.npy")
+        processor = AutoImageProcessor.from_pretrained(folder, trust_remote_code=True)
+        assert "transformers_modules" in type(processor).__module__, type(processor).__module__
+        assert np.allclose(processor(images=[(onset, apex)]).pixel_values, np.load("pixel_values.npy"), atol=1e-6)
+        pipe = pipeline("micro-expression-recognition", model=folder, trust_remote_code=True)
+        assert "transformers_modules" in type(pipe).__module__
+        classifier = pipeline("image-classification", model=folder, trust_remote_code=True)
+        print("RESULT", json.dumps([pipe({{"onset": onset, "apex": apex}}), pipe([onset, apex])["predictions"],
+                                    classifier("flow.png")]))
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = json.loads(result.stdout.split("RESULT", 1)[1])
+    for output in outputs:
+        assert [r["label"] for r in output] == [r["label"] for r in expected]
+        assert [r["score"] for r in output] == pytest.approx([r["score"] for r in expected], abs=1e-5)
+
+
+def test_visualize_example_writes_an_overlay_png(saved, tmp_path):
+    spec = importlib.util.spec_from_file_location("visualize", os.path.join(REPO_ROOT, "examples", "visualize.py"))
+    visualize = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(visualize)
+    frames = clip()
+    for index in (0, 5):
+        Image.fromarray(frames[index]).save(tmp_path / f"frame{index}.png")
+    out = tmp_path / "overlay.png"
+    visualize.main(["--model", str(saved[0]), "--onset", str(tmp_path / "frame0.png"),
+                    "--apex", str(tmp_path / "frame5.png"), "--out", str(out)])
+    image = np.array(Image.open(out))
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 2 * image.shape[0]
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the sample
+
+
+def test_a_single_bare_image_is_not_a_pair(pipe, tmp_path):
+    frame = clip()[0]
+    Image.fromarray(frame).save(tmp_path / "frame.png")
+    for bare in (frame, Image.fromarray(frame), str(tmp_path / "frame.png"), torch.from_numpy(frame)):
+        with pytest.raises(ValueError, match="input: got a single image, but a micro-expression needs motion"):
+            pipe(bare)
+    with pytest.raises(ValueError, match="input 1: got a single image"):
+        pipe([{"onset": frame, "apex": frame}, np.dstack([frame] * 3)])
+
+
+def test_videos_with_fewer_than_two_frames(pipe, tmp_path):
+    frame = clip()[0]
+    with pytest.raises(ValueError, match="input: a video needs at least 2 frames"):
+        pipe({"video": [frame]})
+    path = str(tmp_path / "one.mp4")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480), isColor=False)
+    writer.write(frame)
+    writer.release()
+    with pytest.raises(ValueError, match="input: a video needs at least 2 frames .* got 1"):
+        pipe(path)
+
+
+def test_missing_and_unreadable_videos(pipe, tmp_path):
+    with pytest.raises(FileNotFoundError, match="input 1: no such video file: .*nothing.mp4"):
+        pipe([{"onset": clip()[0], "apex": clip()[1]}, str(tmp_path / "nothing.mp4")])
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(ValueError, match="input: could not decode any frame of the video .*broken.mp4"):
+        pipe(str(tmp_path / "broken.mp4"))
+
+
+def test_unreadable_frames_are_named(pipe, tmp_path):
+    frame = clip()[0]
+    with pytest.raises(FileNotFoundError, match="input 0 apex: no such image file"):
+        pipe([{"onset": frame, "apex": str(tmp_path / "missing.png")}])
+    with pytest.raises(ValueError, match="clip-7 frame 1: unsupported dtype int64"):
+        pipe({"video": [frame, frame.astype(np.int64)], "name": "clip-7"})
+    with pytest.raises(ValueError, match="input frame 2: is 320x240 but frame 0 is 640x480"):
+        pipe([frame, frame, frame[:240, :320]])
+
+
+def test_no_face_in_the_onset(pipe):
+    noise = np.random.default_rng(0).integers(0, 255, (240, 320)).astype(np.uint8)
+    with pytest.raises(ValueError, match="input: no face found in the 320x240 onset frame"):
+        pipe([noise, noise, noise])
+    with pytest.raises(ValueError, match="input: no face found"):
+        pipe({"onset": noise, "apex": noise})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"apex_index": 9}, "apex_index=9 is not a frame index of this 9-frame video"),
+    ({"onset_index": -1}, "onset_index=-1 is not a frame index"),
+    ({"apex_index": 0}, "apex_index and onset_index are both 0"),
+    ({"apex_score": "energy"}, "apex_score must be one of"),
+    ({"top_k": 0}, "top_k must be a positive integer"),
+    ({"face_box": (600, 0, 100, 100)}, "input face box: .* must lie inside the 640x480 frame"),
+])
+def test_bad_video_options(pipe, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pipe(clip(), **kwargs)
+
+
+def test_bad_sample_structure(pipe):
+    frame = clip()[0]
+    with pytest.raises(ValueError, match="input: onset_index / apex_index apply to videos"):
+        pipe({"onset": frame, "apex": frame}, apex_index=1)
+    with pytest.raises(ValueError, match="a dict input needs the keys 'onset' and 'apex' .* got keys \\['onset'\\]"):
+        pipe({"onset": frame})
+    with pytest.raises(ValueError, match="input 0: expected .* got int"):
+        pipe([3, {"onset": frame, "apex": frame}])
+    with pytest.raises(ValueError, match="input: the batch is empty"):
+        pipe([])
+
+
+def test_pipeline_needs_the_epir_processor(saved):
+    from transformers import ViTImageProcessor
+
+    with pytest.raises(ValueError, match="needs the EPIR image processor"):
+        pipeline(TASK, model=saved[1], image_processor=ViTImageProcessor())
