@@ -10,44 +10,24 @@ Tasks: 3-, 4- and 7-class, see dataset_scripts/tasks.py for the mappings and the
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from .samples import (FrameCorpus, Sample, as_frame_number, cell_text, find_annotation_file, invalid_indices,
-                      read_annotation_sheet, require_path)
-
-ANNOTATION_PATTERNS = ("cas(me)3_part_A_ME_label*.xlsx", "*part_A_ME_label*.xlsx")
-COLUMNS = ("Subject", "Filename", "Onset", "Apex", "Offset", "emotion")
+from .samples import Sample, SheetCorpus, as_frame_number, cell_text, invalid_indices
 
 
-class Casme3(FrameCorpus):
+
+class Casme3(SheetCorpus):
     """CAS(ME)^3 part A; `frames_dir` (default `data_dir`) holds the subject folders (spNO.*)."""
 
     name = "casme3"
+    title = "CAS(ME)^3"
+    annotation_patterns = ("cas(me)3_part_A_ME_label*.xlsx", "*part_A_ME_label*.xlsx")
+    columns = ("Subject", "Filename", "Onset", "Apex", "Offset", "emotion")
     frame_releases = ("raw",)
     frame_pattern = re.compile(r"(\d+)\.jpg")
 
-    def __init__(self, data_dir: str | Path, frames: str | None = None, annotation_file: str | Path | None = None,
-                 frames_dir: str | Path | None = None) -> None:
-        super().__init__(frames)
-        self.data_dir = Path(data_dir)
-        self.annotation = find_annotation_file(self.data_dir, ANNOTATION_PATTERNS, annotation_file)
-        self.frames_dir = require_path(Path(frames_dir) if frames_dir else self.data_dir, "CAS(ME)^3 frame folder")
-
-    def watched_files(self) -> list[Path]:
-        return [self.annotation]
-
-    def arguments(self) -> dict:
-        return {"frames_dir": str(self.frames_dir.resolve())}
-
-    def annotated_samples(self) -> list[Sample]:
-        table = read_annotation_sheet(self.annotation, COLUMNS)
-        samples = []
-        for row in table.to_dict("records"):
-            subject, filename = cell_text(row["subject"]), cell_text(row["filename"])
-            if not (subject and filename):
-                continue
-            onset, apex = as_frame_number(row["onset"]), as_frame_number(row["apex"])
-            samples.append(Sample(f"{subject}_{filename}_{cell_text(row['onset'])}", subject, self.name,
-                                  cell_text(row["emotion"]), self.frames_dir / subject / filename / "color",
-                                  onset, apex, annotation_problem=invalid_indices(onset=row["onset"], apex=row["apex"])))
-        return samples
+    def sample_from_row(self, row: dict) -> Sample:
+        subject, filename = cell_text(row["subject"]), cell_text(row["filename"])
+        onset, apex = as_frame_number(row["onset"]), as_frame_number(row["apex"])
+        return Sample(f"{subject}_{filename}_{cell_text(row['onset'])}", subject, self.name, cell_text(row["emotion"]),
+                      self.frames_dir / subject / filename / "color", onset, apex,
+                      annotation_problem=invalid_indices(onset=row["onset"], apex=row["apex"]))

@@ -21,10 +21,6 @@ from tqdm.auto import tqdm
 
 from .tasks import Task, normalise_emotion
 
-# How many items an error message lists before it summarises the rest.
-_MAX_LISTED = 50
-
-
 @dataclass(frozen=True)
 class Sample:
     """One annotated micro-expression clip, before and after its frames are resolved.
@@ -63,9 +59,8 @@ def core_features(class_names: Sequence[str]) -> Features:
 
 
 def format_listing(items: Sequence[str]) -> str:
-    shown = "\n  ".join(items[:_MAX_LISTED])
-    more = f"\n  ... and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
-    return f"\n  {shown}{more}"
+    """Every item on its own indented line: an error names each affected sample, however many."""
+    return "".join(f"\n  {item}" for item in items)
 
 
 def file_stats(paths: Iterable[Path]) -> dict[str, tuple[int, int]]:
@@ -138,6 +133,16 @@ def as_frame_number(value: object) -> int | None:
         return int(value) if not pd.isna(value) and float(value).is_integer() else None
     text = str(value).strip()
     return int(text) if text.isdigit() else None
+
+
+def subject_number(value: object, source: str) -> int:
+    """The number of a subject cell (6, "06", "sub06"), or a ValueError naming the cell."""
+    text = cell_text(value)
+    digits = text[3:] if text.lower().startswith("sub") else text
+    try:
+        return int(float(digits))
+    except ValueError:
+        raise ValueError(f"{source}: subject {value!r} is not a subject number") from None
 
 
 def invalid_indices(**cells: object) -> str | None:
@@ -334,3 +339,39 @@ class FrameCorpus(FrameRows, ABC):
                                   desc=f"Checking {self.name} frames")
         require_nonempty(resolved, source)
         return resolved
+
+
+class SheetCorpus(FrameCorpus):
+    """A corpus annotated by one spreadsheet, its clips in `frames_dir/{subject}/{filename}/...`.
+
+    `frames_dir` defaults to `data_dir/frames_subdir`; `annotation_file` to the newest file of
+    `data_dir` matching `annotation_patterns`.
+    """
+
+    title: str
+    annotation_patterns: tuple[str, ...]
+    columns: tuple[str, ...]
+    frames_subdir: str = ""
+
+    def __init__(self, data_dir: str | Path, frames: str | None = None, annotation_file: str | Path | None = None,
+                 frames_dir: str | Path | None = None) -> None:
+        super().__init__(frames)
+        data_dir = Path(data_dir)
+        self.annotation = find_annotation_file(data_dir, self.annotation_patterns, annotation_file)
+        default = data_dir / self.frames_subdir if self.frames_subdir else data_dir
+        self.frames_dir = require_path(Path(frames_dir) if frames_dir else default, f"{self.title} frame folder")
+
+    def watched_files(self) -> list[Path]:
+        return [self.annotation]
+
+    def arguments(self) -> dict:
+        return {"frames_dir": str(self.frames_dir.resolve())}
+
+    def annotated_samples(self) -> list[Sample]:
+        table = read_annotation_sheet(self.annotation, self.columns)
+        return [self.sample_from_row(row) for row in table.to_dict("records")
+                if cell_text(row["subject"]) and cell_text(row["filename"])]
+
+    @abstractmethod
+    def sample_from_row(self, row: dict) -> Sample:
+        """The sample of one annotation row (keys: the normalised column names)."""

@@ -134,6 +134,9 @@ def test_bad_sheet_and_duplicates(tmp_path, cache):
     (root / "not_excel.xlsx").write_text("hello")
     with pytest.raises(ValueError, match="cannot read annotation file .*not_excel.xlsx"):
         load_me_dataset("casme2", root, annotation_file=root / "not_excel.xlsx", cache_dir=cache)
+    odd = casme2_tree(tmp_path / "odd", [["S-1", "EP01", 1, 2, 3, "", "happiness"]], frames=False)
+    with pytest.raises(ValueError, match="CASME II: subject 'S-1' is not a subject number"):
+        load_me_dataset("casme2", odd, cache_dir=cache)
     dup = casme2_tree(tmp_path / "dup", CASME2_ROWS[:2] + [CASME2_ROWS[0]])
     with pytest.raises(ValueError, match=r"(?s)duplicated sample ids in casme2 .*CASME2-coding.*sub01_EP02_01f"):
         load_me_dataset("casme2", dup, cache_dir=cache)
