@@ -1,4 +1,4 @@
-"""Command line: build a corpus once and write it as a `save_to_disk` folder or Parquet file.
+r"""Command line: build a corpus once and write it as a `save_to_disk` folder or Parquet file.
 
     python -m dataset_scripts.prepare casme2 --data_dir /data/CASME2 --frames cropped --output casme2_epir
     python -m dataset_scripts.prepare megc2019_composite --data_dir casme2=/data/CASME2 \
@@ -54,8 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     options = {k: getattr(args, k) for k in _CORPUS_OPTIONS if getattr(args, k) is not None}
-    dataset = load_me_dataset(args.name, _data_dir(args.data_dir), task=args.task, frames=args.frames,
-                              strict=not args.no_strict, cache_dir=args.cache_dir, **options)
+    try:
+        dataset = load_me_dataset(args.name, _data_dir(args.data_dir), task=args.task, frames=args.frames,
+                                  strict=not args.no_strict, cache_dir=args.cache_dir, **options)
+    except (FileNotFoundError, ValueError) as err:  # already a complete message: no traceback for the user
+        raise SystemExit(f"error: {err}") from None
     if args.format == "arrow":
         dataset.save_to_disk(str(args.output))
         written = args.output

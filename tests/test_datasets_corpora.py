@@ -162,6 +162,11 @@ def test_prepare_cli_writes_arrow_and_parquet(tmp_path, capsys):
     assert len(parquet) == 6 and set(parquet["subject"]) == {"synth01", "synth02"}
 
 
+def test_prepare_cli_reports_bad_input_without_traceback(tmp_path):
+    with pytest.raises(SystemExit, match="error: data_dir not found: .*nowhere"):
+        prepare_main(["samm", "--data_dir", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out")])
+
+
 def test_prepare_cli_composite_and_push_to_hub_is_private(tmp_path, monkeypatch):
     pushed = {}
     monkeypatch.setattr(Dataset, "push_to_hub", lambda self, repo_id, **kw: pushed.update(repo=repo_id, n=len(self), **kw))
