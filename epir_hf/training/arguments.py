@@ -1,0 +1,144 @@
+"""Command-line arguments of the LOSO runner: the stock `TrainingArguments` with recipe defaults, plus ours.
+
+The defaults are the fixed hyperparameters of the `honest` protocol: they are chosen before any test subject is
+seen and every fold uses them unchanged. Checkpointing, evaluation loops and reporting are off by default because
+a fold is small and short: their per-step and per-epoch overhead would cost more than the training itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+from transformers import TrainingArguments
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
+
+from .augmentation import FlowAugmentation
+from .trainer import TrainingRecipe
+
+
+@dataclass
+class LOSOArguments:
+    """What to evaluate and how; see `examples/run_loso.py --help`."""
+
+    dataset: str = field(default="synthetic", metadata={"help": "A `dataset_scripts.load_me_dataset` name, e.g. "
+                         "synthetic, megc2019_composite_flow, megc2019_composite, casme2, samm, smic."})
+    data_dir: str | None = field(default=None, metadata={"help": "Folder of the corpus (not needed for synthetic)."})
+    dataset_kwargs: str | None = field(default=None, metadata={
+        "help": "JSON object of extra `load_me_dataset` arguments, e.g. '{\"num_subjects\": 6}' for synthetic."})
+    protocol: Literal["honest", "inner-val", "oracle-epoch"] = field(default="honest", metadata={
+        "help": "honest: the last-epoch model predicts the held-out subject. inner-val: the epoch is chosen by an "
+                "inner leave-subjects-out validation on the training subjects. oracle-epoch: the epoch with the "
+                "best test accuracy per subject (OPTIMISTIC; only for comparison with published numbers)."})
+    inner_folds: int = field(default=5, metadata={
+        "help": "inner-val only: training subjects are split into this many groups, each held out once "
+                "(0 = one group per subject, a full inner LOSO)."})
+    folds: str | None = field(default=None, metadata={"help": "Comma-separated subject ids to run (default: all)."})
+    fold_shard: str | None = field(default=None, metadata={
+        "help": "'i/n': run only shard i (0-based) of n of the selected folds; pool shards with the merge command."})
+    balance: Literal["loss", "sampler", "none"] = field(default="loss", metadata={
+        "help": "Class balancing: balanced class weights in the cross-entropy, a class-balanced sampler, or none."})
+    augment: bool = field(default=True, metadata={"help": "Flow-aware augmentation of training batches."})
+    flip_prob: float = field(default=0.5, metadata={"help": "Horizontal flip probability (u is negated)."})
+    max_translate: float = field(default=0.1, metadata={"help": "Largest random shift, as a fraction of the side."})
+    max_scale: float = field(default=0.1, metadata={"help": "Random zoom in [1 - max_scale, 1 + max_scale]."})
+    config_name: str | None = field(default=None, metadata={
+        "help": "EPIRConfig to start from (a folder or Hub id); default: EPIRConfig()."})
+    config_overrides: str | None = field(default=None, metadata={
+        "help": "Config changes (ablations): 'use_dtsm=false,hidden_size=96', or a JSON object for lists and "
+                "nulls, e.g. '{\"num_hidden_layers\": 3, \"token_merge_schedule\": null}'."})
+    label_smoothing: float | None = field(default=None, metadata={"help": "Sets EPIRConfig.label_smoothing."})
+    contrastive_weight: float | None = field(default=None, metadata={
+        "help": "Sets EPIRConfig.contrastive_weight (0 turns the contrastive term off)."})
+    processor_name_or_path: str | None = field(default=None, metadata={
+        "help": "EPIRImageProcessor to use (a folder or Hub id); default: EPIRImageProcessor()."})
+    cpu_threads: int | None = field(default=None, metadata={
+        "help": "torch intra-op threads (torch.set_num_threads) for CPU training; default: torch's choice. Small "
+                "EPIR models train fastest with 1, much faster than with 2 on a busy 2-core machine; to use more "
+                "cores, run --fold_shard i/n in n processes and merge."})
+    train_full: bool = field(default=False, metadata={
+        "help": "Instead of LOSO, train one model on all subjects and save model + processor to OUTPUT_DIR/final "
+                "(pushed with --push_to_hub --hub_model_id)."})
+
+    def __post_init__(self):
+        if self.cpu_threads is not None and self.cpu_threads < 1:
+            raise ValueError(f"--cpu_threads must be >= 1; got {self.cpu_threads}.")
+        if self.inner_folds < 0 or self.inner_folds == 1:
+            raise ValueError(f"--inner_folds must be 0 (full inner LOSO) or >= 2; got {self.inner_folds}.")
+        self.recipe()  # validates the augmentation and balance settings at parse time
+        self.load_kwargs()
+        if self.config_overrides and self.config_overrides.lstrip().startswith("{"):
+            self.config_overrides_dict()
+        elif self.config_overrides and any("=" not in item for item in self.config_overrides.split(",")):
+            raise ValueError(f"--config_overrides must be 'key=value,key=value' or a JSON object; "
+                             f"got {self.config_overrides!r}.")
+
+    def load_kwargs(self) -> dict:
+        """`--dataset_kwargs` as a dict."""
+        return _json_object("--dataset_kwargs", self.dataset_kwargs) if self.dataset_kwargs else {}
+
+    def config_overrides_dict(self) -> dict:
+        """`--config_overrides` given as a JSON object, as a dict."""
+        return _json_object("--config_overrides", self.config_overrides)
+
+    def recipe(self, image_processor=None) -> TrainingRecipe:
+        """The recipe; the flip matches `image_processor`'s normalisation of u when one is given."""
+        augmentation = None
+        if self.augment:
+            settings = {"flip_prob": self.flip_prob, "max_translate": self.max_translate, "max_scale": self.max_scale}
+            augmentation = (FlowAugmentation.from_image_processor(image_processor, **settings)
+                            if image_processor is not None else FlowAugmentation(**settings))
+        return TrainingRecipe(balance=self.balance, augmentation=augmentation)
+
+
+def _json_object(name: str, text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} must be a JSON object; got {text!r} ({error}).") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object; got {text!r}.")
+    return value
+
+
+@dataclass
+class LOSOTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the recipe's defaults (AdamW, warmup + cosine, no checkpoints, no reporting)."""
+
+    output_dir: str | None = field(default="loso_output", metadata={"help": "Where folds and results are written."})
+    num_train_epochs: float = field(default=30.0, metadata={"help": "Epochs per fold."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Training batch size per device."})
+    per_device_eval_batch_size: int = field(default=128, metadata={"help": "Prediction batch size per device."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate."})
+    weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay (not on biases/norms)."})
+    lr_scheduler_type: SchedulerType | str = field(default="cosine", metadata={"help": "Learning-rate schedule."})
+    warmup_steps: float = field(default=0.1, metadata={"help": "Warmup: steps, or a ratio of all steps if < 1."})
+    logging_strategy: IntervalStrategy | str = field(default="no", metadata={"help": "'no', 'epoch' or 'steps'."})
+    save_strategy: SaveStrategy | str = field(default="no", metadata={"help": "Checkpoints inside folds: off."})
+    report_to: None | str | list[str] = field(default="none", metadata={"help": "Experiment trackers: none."})
+    dataloader_pin_memory: bool = field(default=False, metadata={"help": "Pinned memory (tensors are tiny)."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.label_smoothing_factor != 0:
+            # Trainer's own smoother would replace the model's loss and drop class weights and the contrastive term.
+            raise ValueError("Use --label_smoothing (EPIRConfig.label_smoothing), not --label_smoothing_factor: "
+                             "the model computes its loss itself (cross-entropy + contrastive term).")
+
+
+TRAINING_SIGNATURE_FIELDS = (
+    "seed", "data_seed", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+    "gradient_accumulation_steps", "learning_rate", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps",
+    "optim", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm",
+)
+"""The TrainingArguments that change what a fold learns: recorded in every output and compared on resume/merge."""
+
+
+def training_signature(args: TrainingArguments) -> dict:
+    signature = {name: getattr(args, name) for name in TRAINING_SIGNATURE_FIELDS}
+    signature = {name: value.value if hasattr(value, "value") else value for name, value in signature.items()}
+    signature["world_size"] = args.world_size
+    signature["global_train_batch_size"] = (args.per_device_train_batch_size * args.world_size
+                                            * args.gradient_accumulation_steps)
+    return signature

@@ -1,0 +1,192 @@
+"""The leave-one-subject-out loop and its three protocols.
+
+Every fold starts from a freshly seeded model, so folds do not depend on each other or on their order: that is
+what makes resume, `--folds` and `--fold_shard` give the same numbers as one uninterrupted run. Under
+`accelerate launch` with several processes each fold is trained data-parallel by all ranks (Trainer + DDP);
+all ranks hold the same weights afterwards and compute the same predictions, and only the main process writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
+from tqdm.auto import tqdm
+from transformers import PreTrainedConfig, TrainingArguments
+
+from .folds import completed_folds, loso_subjects, select_folds
+from .results import (
+    compute_results,
+    load_metric,
+    prepare_output_dir,
+    read_fold_records,
+    summary_line,
+    write_fold_record,
+    write_results,
+)
+from .trainer import LOSOData, TrainingRecipe, train_fold
+
+logger = logging.getLogger(__name__)
+
+
+def _accuracy(logits: np.ndarray, references: np.ndarray) -> float:
+    return float((logits.argmax(-1) == references).mean())
+
+
+def _main_process_choice(value: int) -> int:
+    """The main process's value on every rank, so that all ranks stop training after the same epoch."""
+    return broadcast_object_list([value])[0] if PartialState().num_processes > 1 else value
+
+
+def choose_epoch_inner(config: PreTrainedConfig, train: LOSOData, args: TrainingArguments, recipe: TrainingRecipe,
+                       inner_folds: int, metric) -> tuple[int, list[float]]:
+    """The epoch with the best pooled UF1 over an inner leave-subjects-out split of the training subjects.
+
+    Subjects are dealt round robin into `inner_folds` groups (0: one group per subject); each group is held out
+    once while a model trains on the rest. Ties go to the earliest epoch.
+    """
+    subjects = loso_subjects(train.subjects)
+    groups = len(subjects) if inner_folds == 0 else min(inner_folds, len(subjects))
+    references, epoch_predictions = [], []
+    for group in range(groups):
+        held_out = np.isin(train.subjects, subjects[group::groups])
+        run = train_fold(config, train.subset(~held_out), train.pixel_values[held_out], args, recipe,
+                         record_epochs=True)
+        references.append(train.labels[held_out].numpy())
+        epoch_predictions.append([logits.argmax(-1) for logits in run.epoch_logits])
+    references = np.concatenate(references)
+    scores = [
+        metric.compute(predictions=np.concatenate([preds[epoch] for preds in epoch_predictions]),
+                       references=references, num_labels=config.num_labels)["uf1"]
+        for epoch in range(len(epoch_predictions[0]))
+    ]
+    return _main_process_choice(int(np.argmax(scores)) + 1), scores
+
+
+def run_fold(subject: str, data: LOSOData, config: PreTrainedConfig, args: TrainingArguments,
+             recipe: TrainingRecipe, protocol: str, inner_folds: int, metric) -> dict:
+    """Train on every subject but `subject`, predict `subject` under `protocol`; returns the fold record."""
+    start = time.perf_counter()
+    held_out = data.subjects == subject
+    train, test = data.subset(~held_out), data.subset(held_out)
+    references = test.labels.numpy()
+    extra = {}
+    if protocol == "honest":
+        run = train_fold(config, train, test.pixel_values, args, recipe)
+        epoch, logits = run.epochs, run.logits
+    elif protocol == "oracle-epoch":
+        run = train_fold(config, train, test.pixel_values, args, recipe, record_epochs=True)
+        accuracies = [_accuracy(logits, references) for logits in run.epoch_logits]
+        # The reference code keeps the latest epoch among equally accurate ones (it updates on `<=`).
+        epoch = len(accuracies) - int(np.argmax(accuracies[::-1]))
+        logits = run.epoch_logits[epoch - 1]
+        extra["epoch_test_accuracy"] = accuracies
+    elif protocol == "inner-val":
+        epoch, scores = choose_epoch_inner(config, train, args, recipe, inner_folds, metric)
+        run = train_fold(config, train, test.pixel_values, args, recipe, record_epochs=True, stop_after_epoch=epoch)
+        logits = run.epoch_logits[epoch - 1]
+        extra["inner_val_uf1"] = scores
+    else:
+        raise ValueError(f"Unknown protocol {protocol!r}; expected honest, inner-val or oracle-epoch.")
+    state = PartialState()
+    if state.num_processes > 1:
+        logger.info("[rank %d/%d] fold %s: %d optimizer steps, %d training samples seen on this rank",
+                    state.process_index, state.num_processes, subject, run.global_step, run.samples_seen)
+    return {
+        "subject": subject,
+        "protocol": protocol,
+        "epoch": int(epoch),
+        "epochs_trained": run.epochs,
+        "sample_ids": test.sample_ids,
+        "datasets": test.corpora.tolist(),
+        "references": references.tolist(),
+        "predictions": logits.argmax(-1).tolist(),
+        "logits": logits.tolist(),
+        "train_samples": len(train),
+        "train_subjects": len(set(train.subjects.tolist())),
+        "global_step": run.global_step,
+        "train_loss": run.train_loss,
+        "world_size": state.num_processes,
+        "time_s": time.perf_counter() - start,
+        **extra,
+    }
+
+
+def fold_training_arguments(args: TrainingArguments, output_dir: str | Path) -> TrainingArguments:
+    """Fold trainers never push or save: the LOSO outputs are the predictions, written by the loop."""
+    return dataclasses.replace(args, output_dir=str(output_dir), push_to_hub=False, save_strategy="no")
+
+
+def run_loso(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, recipe: TrainingRecipe,
+             run_config: dict, output_dir: str | Path, folds: str | None = None, fold_shard: str | None = None,
+             inner_folds: int = 5, started_at: float | None = None) -> dict | None:
+    """Run the selected folds that are not on disk yet, then score all folds on disk.
+
+    Returns the results (main process) or None (other ranks). Raises ValueError on bad fold selections and on an
+    output dir that holds a run with other settings.
+    """
+    started_at = time.perf_counter() if started_at is None else started_at
+    protocol = run_config["protocol"]
+    if protocol != "honest" and args.max_steps > 0:
+        raise ValueError(f"The {protocol} protocol chooses an epoch, so it needs --num_train_epochs, not --max_steps.")
+    state = PartialState()
+    selected = select_folds(loso_subjects(data.subjects), folds, fold_shard)
+    prepare_output_dir(output_dir, run_config, write=state.is_main_process)
+    done = completed_folds(output_dir, selected)
+    state.wait_for_everyone()  # every rank decided what to skip before the main process writes new folds
+    todo = [subject for subject in selected if subject not in done]
+    if done:
+        logger.info("Resuming: %d of %d selected folds are already in %s.", len(done), len(selected), output_dir)
+    metric = load_metric()
+    fold_args = fold_training_arguments(args, output_dir)
+    progress = tqdm(todo, desc=f"LOSO folds [{protocol}]", unit="fold", disable=not state.is_main_process)
+    for subject in progress:
+        record = run_fold(subject, data, config, fold_args, recipe, protocol, inner_folds, metric)
+        if state.is_main_process:
+            write_fold_record(output_dir, record)
+        progress.set_postfix(subject=subject, accuracy=_accuracy(np.asarray(record["logits"]),
+                                                                 np.asarray(record["references"])))
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return None
+    results = compute_results(read_fold_records(output_dir), run_config, metric=metric)
+    results["time_s"]["this_invocation"] = time.perf_counter() - started_at
+    write_results(output_dir, results)
+    print(summary_line(results, output_dir), flush=True)
+    return results
+
+
+def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, recipe: TrainingRecipe,
+                     image_processor, output_dir: str | Path) -> Path:
+    """Train one model on every subject; save model, processor and pipeline code to `output_dir/final`.
+
+    The folder loads with `trust_remote_code=True` where epir_hf is not installed. With `args.push_to_hub` it is
+    uploaded to `args.hub_model_id`.
+    """
+    from ..pipeline_epir import save_for_hub
+
+    if args.push_to_hub and not args.hub_model_id:
+        raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/epir-megc2019).")
+    final_dir = Path(output_dir) / "final"
+    # The fold trainer must not push: it would upload its own save, without the processor and pipeline code.
+    run = train_fold(config, data, None, fold_training_arguments(args, output_dir), recipe)
+    state = PartialState()
+    if state.is_main_process:
+        save_for_hub(run.trainer.model, image_processor, final_dir)
+        print(f"Trained on all {len(data)} samples ({len(set(data.subjects.tolist()))} subjects); "
+              f"model, processor and pipeline code saved to {final_dir}", flush=True)
+        if args.push_to_hub:
+            from huggingface_hub import HfApi
+
+            api = HfApi(token=args.hub_token)
+            api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
+            api.upload_folder(repo_id=args.hub_model_id, folder_path=final_dir,
+                              commit_message="EPIR trained on all subjects (examples/run_loso.py --train_full)")
+            print(f"Pushed {final_dir} to https://huggingface.co/{args.hub_model_id}", flush=True)
+    state.wait_for_everyone()
+    return final_dir

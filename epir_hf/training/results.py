@@ -1,0 +1,260 @@
+"""What a LOSO run leaves on disk, and how the numbers are pooled.
+
+Every file is written atomically (temporary file + rename) so that a run killed at any moment leaves either a
+whole fold or none: that is what makes "skip the folds already on disk" a safe resume rule. Metrics are always
+recomputed from the per-fold predictions on disk, never accumulated in memory, so a resumed run, a single run
+and a merge of shards produce the same `results.json` from the same folds.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .folds import FOLDS_DIRNAME, fold_path
+
+PROTOCOL_NOTES = {
+    "honest": "hyperparameters fixed before any test subject is seen; the model after the last epoch predicts "
+              "the held-out subject",
+    "inner-val": "the epoch is chosen per fold by an inner leave-subjects-out validation on the training subjects "
+                 "only; the model at that epoch predicts the held-out subject",
+    "oracle-epoch": "OPTIMISTIC: per held-out subject, the epoch with the best accuracy on that test subject "
+                    "(the reference code's practice), kept only for comparison with published numbers; it is not "
+                    "an unbiased estimate",
+}
+PROTOCOLS = tuple(PROTOCOL_NOTES)
+
+RUN_CONFIG_FILENAME = "run_config.json"
+RESULTS_FILENAME = "results.json"
+CONFUSION_JSON_FILENAME = "confusion_matrix.json"
+CONFUSION_PNG_FILENAME = "confusion_matrix.png"
+
+
+def protocol_label(protocol: str) -> str:
+    """The protocol name as printed in every output; the oracle protocol always carries its caveat."""
+    return f"{protocol} (optimistic)" if protocol == "oracle-epoch" else protocol
+
+
+def atomic_write_json(path: str | Path, payload: Any) -> None:
+    """Write JSON so that readers see the old file or the whole new one, never a partial write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+                                     delete=False) as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(handle.name, path)
+
+
+def read_json(path: str | Path) -> Any:
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def prepare_output_dir(output_dir: str | Path, run_config: dict, write: bool = True) -> None:
+    """Record the run's settings (if `write`), or check that an existing output dir was produced with the same ones.
+
+    Resuming or merging folds trained with other settings would silently mix two experiments, so it is refused.
+    """
+    path = Path(output_dir) / RUN_CONFIG_FILENAME
+    if path.is_file():
+        previous = read_json(path)
+        differences = _differences(previous, run_config)
+        if differences:
+            raise ValueError(
+                f"{output_dir} already holds a LOSO run with different settings ({'; '.join(differences)}). "
+                "Use a new --output_dir, or the same settings to resume."
+            )
+    elif write:
+        atomic_write_json(path, run_config)
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    old, new = json.loads(json.dumps(old)), json.loads(json.dumps(new))  # same JSON types on both sides
+    return [f"{key}: {old.get(key)!r} on disk vs {new.get(key)!r} now"
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+
+
+def write_fold_record(output_dir: str | Path, record: dict) -> None:
+    atomic_write_json(fold_path(output_dir, record["subject"]), record)
+
+
+def read_fold_records(output_dir: str | Path) -> list[dict]:
+    """All finished folds in an output dir, sorted by held-out subject."""
+    folder = Path(output_dir) / FOLDS_DIRNAME
+    records = [read_json(path) for path in folder.glob("*.json")] if folder.is_dir() else []
+    return sorted(records, key=lambda record: record["subject"])
+
+
+def load_metric():
+    """The UF1 / UAR / accuracy `evaluate` module, loaded from its path inside the package (no Hub)."""
+    import evaluate
+
+    from ..metrics import MICRO_EXPRESSION_METRICS_PATH
+
+    return evaluate.load(MICRO_EXPRESSION_METRICS_PATH)
+
+
+def compute_results(records: Sequence[dict], run_config: dict, metric=None) -> dict:
+    """Pool the predictions of all folds and score them overall, per corpus and per fold."""
+    if not records:
+        raise ValueError("No finished folds to score.")
+    metric = metric if metric is not None else load_metric()
+    num_labels = len(run_config["label_names"])
+    references = np.concatenate([record["references"] for record in records]).astype(int)
+    predictions = np.concatenate([record["predictions"] for record in records]).astype(int)
+    corpora = np.concatenate([record["datasets"] for record in records])
+
+    def score(mask: np.ndarray, **kwargs) -> dict:
+        return metric.compute(predictions=predictions[mask], references=references[mask], **kwargs)
+
+    per_corpus = {str(name): score(corpora == name, num_labels=num_labels) for name in np.unique(corpora)}
+    per_fold = []
+    for record in records:
+        # Per-fold scores average over the classes the subject shows (or is predicted as): many subjects
+        # have a single class, and an absent class would otherwise drag every fold's UF1 towards 0.
+        figures = metric.compute(predictions=record["predictions"], references=record["references"])
+        per_fold.append({
+            "subject": record["subject"],
+            "datasets": sorted(set(record["datasets"])),
+            "num_samples": len(record["references"]),
+            "accuracy": figures["accuracy"],
+            "uf1": figures["uf1"],
+            "uar": figures["uar"],
+            "epoch": record["epoch"],
+        })
+    subjects = run_config["subjects"]
+    done = {record["subject"] for record in records}
+    return {
+        "protocol": run_config["protocol"],
+        "protocol_note": PROTOCOL_NOTES[run_config["protocol"]],
+        "seed": run_config["seed"],
+        "dataset": run_config["dataset"],
+        "label_names": run_config["label_names"],
+        "folds_total": len(subjects),
+        "folds_completed": len(done),
+        "complete": done == set(subjects),
+        "missing_folds": [subject for subject in subjects if subject not in done],
+        "metrics": {
+            "overall": score(np.ones(len(references), dtype=bool), num_labels=num_labels),
+            "per_corpus": per_corpus,
+            "per_fold": per_fold,
+        },
+        "confusion_matrix": confusion_matrix(references, predictions, num_labels).tolist(),
+        "time_s": {"sum_over_folds": float(sum(record["time_s"] for record in records))},
+        "config": run_config["model_config"],
+        "training": run_config["training"],
+        "recipe": run_config["recipe"],
+        "versions": environment_versions(),
+    }
+
+
+def confusion_matrix(references: np.ndarray, predictions: np.ndarray, num_labels: int) -> np.ndarray:
+    from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
+
+    return sklearn_confusion_matrix(references, predictions, labels=list(range(num_labels)))
+
+
+def write_results(output_dir: str | Path, results: dict) -> None:
+    """results.json plus the pooled confusion matrix as JSON and PNG (rows = true class, columns = predicted)."""
+    output_dir = Path(output_dir)
+    atomic_write_json(output_dir / RESULTS_FILENAME, results)
+    title = f"LOSO {results['dataset']} — {protocol_label(results['protocol'])}, seed {results['seed']}"
+    atomic_write_json(output_dir / CONFUSION_JSON_FILENAME, {
+        "title": title,
+        "rows": "true class",
+        "columns": "predicted class",
+        "labels": results["label_names"],
+        "matrix": results["confusion_matrix"],
+    })
+    _plot_confusion(output_dir / CONFUSION_PNG_FILENAME, np.asarray(results["confusion_matrix"]),
+                    results["label_names"], title)
+
+
+def _plot_confusion(path: Path, matrix: np.ndarray, label_names: list[str], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    figure, axes = plt.subplots(figsize=(4.5, 4.0), dpi=120)
+    ConfusionMatrixDisplay(matrix, display_labels=label_names).plot(ax=axes, colorbar=False, cmap="Blues")
+    axes.set_title(title, fontsize=8)
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(temporary)
+    plt.close(figure)
+    os.replace(temporary, path)
+
+
+def summary_line(results: dict, output_dir: str | Path) -> str:
+    """One line for stdout: protocol, pooled UF1/UAR/accuracy, the per-corpus UF1, folds done, where it is."""
+    overall = results["metrics"]["overall"]
+    corpora = results["metrics"]["per_corpus"]
+    per_corpus = " ".join(f"{name}:UF1={scores['uf1']:.4f}" for name, scores in corpora.items()) if len(
+        corpora) > 1 else ""
+    folds = f"folds={results['folds_completed']}/{results['folds_total']}"
+    if not results["complete"]:
+        folds += " (INCOMPLETE)"
+    parts = [f"LOSO[{protocol_label(results['protocol'])}]", f"dataset={results['dataset']}",
+             f"seed={results['seed']}", folds, f"UF1={overall['uf1']:.4f}", f"UAR={overall['uar']:.4f}",
+             f"acc={overall['accuracy']:.4f}", per_corpus, f"-> {Path(output_dir) / RESULTS_FILENAME}"]
+    return " ".join(part for part in parts if part)
+
+
+def merge_runs(input_dirs: Sequence[str | Path], output_dir: str | Path, metric=None) -> dict:
+    """Pool the folds of several output dirs (e.g. `--fold_shard` runs) into one result in `output_dir`."""
+    if not input_dirs:
+        raise ValueError("merge needs at least one input output_dir.")
+    run_config = None
+    by_subject: dict[str, dict] = {}
+    for directory in input_dirs:
+        config_path = Path(directory) / RUN_CONFIG_FILENAME
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{directory} is not a LOSO output dir (no {RUN_CONFIG_FILENAME}).")
+        config = read_json(config_path)
+        if run_config is None:
+            run_config = config
+        elif _differences(run_config, config):
+            raise ValueError(f"Cannot merge {directory}: its settings differ from {input_dirs[0]} "
+                             f"({'; '.join(_differences(run_config, config))}).")
+        for record in read_fold_records(directory):
+            previous = by_subject.get(record["subject"])
+            if previous is not None and previous["predictions"] != record["predictions"]:
+                raise ValueError(f"Fold {record['subject']!r} appears in several inputs with different predictions.")
+            by_subject[record["subject"]] = record
+    prepare_output_dir(output_dir, run_config)
+    for record in by_subject.values():
+        write_fold_record(output_dir, record)
+    results = compute_results(read_fold_records(output_dir), run_config, metric=metric)
+    write_results(output_dir, results)
+    return results
+
+
+def environment_versions() -> dict:
+    import accelerate
+    import datasets
+    import evaluate
+    import torch
+    import transformers
+
+    return {
+        "epir_hf": importlib.metadata.version("epir-hf"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "datasets": datasets.__version__,
+        "accelerate": accelerate.__version__,
+        "evaluate": evaluate.__version__,
+    }

@@ -1,0 +1,206 @@
+"""Training one LOSO fold with `transformers.Trainer`.
+
+The recipe for small, imbalanced micro-expression data adds to the stock Trainer only what it lacks: a
+class-balanced sampler (or class weights in the model's loss), flow-aware augmentation applied to each training
+batch, and a callback that predicts the held-out subject at every epoch end for the protocols that pick an epoch
+(so choosing an epoch never costs a second training run). Everything else (AdamW, warmup + cosine schedule,
+seeding, DDP through accelerate) is the Trainer's own.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.utils.data import StackDataset, WeightedRandomSampler
+from transformers import PreTrainedConfig, Trainer, TrainerCallback, TrainingArguments, set_seed
+
+from .augmentation import FlowAugmentation
+
+
+@dataclass
+class LOSOData:
+    """A prepared corpus held in memory as tensors: fold subsets are cheap views, and a training step reads
+    tensors instead of decoding Arrow rows (which would cost more than the model itself at this size)."""
+
+    pixel_values: torch.Tensor
+    labels: torch.Tensor
+    subjects: np.ndarray
+    corpora: np.ndarray
+    sample_ids: list[str]
+
+    @classmethod
+    def from_dataset(cls, dataset) -> LOSOData:
+        """From a `datasets.Dataset` with `pixel_values`, `label`, `subject`, `dataset` and `sample_id` columns."""
+        missing = {"pixel_values", "label", "subject", "dataset", "sample_id"} - set(dataset.column_names)
+        if missing:
+            raise ValueError(f"The prepared dataset lacks the columns {sorted(missing)}; "
+                             "build it with dataset_scripts.prepare_model_inputs.")
+        if len(dataset) == 0:
+            raise ValueError("The dataset is empty: there is nothing to train or evaluate on.")
+        tensors = dataset.with_format("torch", columns=["pixel_values", "label"])[:]
+        return cls(pixel_values=tensors["pixel_values"].float(), labels=tensors["label"].long(),
+                   subjects=np.asarray(dataset["subject"], dtype=str), corpora=np.asarray(dataset["dataset"], dtype=str),
+                   sample_ids=[str(sample_id) for sample_id in dataset["sample_id"]])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, mask: np.ndarray) -> LOSOData:
+        index = np.flatnonzero(mask)
+        selector = torch.from_numpy(index)
+        return LOSOData(self.pixel_values[selector], self.labels[selector], self.subjects[index],
+                        self.corpora[index], [self.sample_ids[i] for i in index])
+
+    def torch_dataset(self) -> StackDataset:
+        """Items as `{"pixel_values", "labels"}` dicts, the names the model's forward takes."""
+        return StackDataset(pixel_values=self.pixel_values, labels=self.labels)
+
+
+@dataclass
+class TrainingRecipe:
+    """The switchable parts of the recipe that TrainingArguments and EPIRConfig do not already hold.
+
+    Args:
+        balance: "sampler" (class-balanced sampling with replacement), "loss" (balanced class weights in the
+            cross-entropy) or "none".
+        augmentation: flow-aware batch augmentation, or None.
+    """
+
+    balance: str = "loss"
+    augmentation: FlowAugmentation | None = field(default_factory=FlowAugmentation)
+
+    def __post_init__(self):
+        if self.balance not in ("sampler", "loss", "none"):
+            raise ValueError(f"balance must be 'sampler', 'loss' or 'none'; got {self.balance!r}.")
+
+
+def balanced_class_weights(labels: torch.Tensor, num_labels: int) -> list[float]:
+    """scikit-learn's "balanced" weights n / (k * n_c) for the classes present; absent classes never weigh in
+    the loss, and get 1.0 only because the model's config needs a positive number for every class."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(labels.numpy())
+    weights = np.ones(num_labels)
+    weights[present] = compute_class_weight("balanced", classes=present, y=labels.numpy())
+    return weights.tolist()
+
+
+class LOSOTrainer(Trainer):
+    """`Trainer` plus a class-balanced sampler and flow-aware augmentation of training batches."""
+
+    def __init__(self, *args, recipe: TrainingRecipe, **kwargs):
+        super().__init__(*args, **kwargs)
+        # EPIR's forward takes **kwargs, from which Trainer would infer that the model normalises its loss by
+        # `num_items_in_batch`; it returns a per-batch mean, so without this the loss would be multiplied by the
+        # number of processes under DDP (and not divided by the gradient-accumulation steps).
+        self.model_accepts_loss_kwargs = False
+        self.recipe = recipe
+        # One stream per rank, so the ranks of a data-parallel run do not augment their shards identically.
+        self.augmentation_generator = torch.Generator().manual_seed(self.args.seed + self.args.process_index)
+        self.samples_seen = 0
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.recipe.balance != "sampler":
+            return super()._get_train_sampler(train_dataset)
+        labels = (train_dataset if train_dataset is not None else self.train_dataset).datasets["labels"]
+        counts = torch.bincount(labels)
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        # Every rank draws the same sequence from the same seed; accelerate then gives each rank its batches.
+        return WeightedRandomSampler(1.0 / counts[labels].double(), num_samples=len(labels), replacement=True,
+                                     generator=torch.Generator().manual_seed(seed))
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if model.training:
+            self.samples_seen += len(inputs["pixel_values"])
+            if self.recipe.augmentation is not None:
+                inputs = {**inputs, "pixel_values": self.recipe.augmentation(inputs["pixel_values"],
+                                                                             self.augmentation_generator)}
+        return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                    num_items_in_batch=num_items_in_batch)
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, pixel_values: torch.Tensor, batch_size: int) -> np.ndarray:
+    """Logits of `model` in eval mode; restores the previous train/eval mode."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    logits = [model(pixel_values=batch.to(device)).logits.float().cpu() for batch in pixel_values.split(batch_size)]
+    model.train(was_training)
+    return torch.cat(logits).numpy()
+
+
+class EpochPredictionCallback(TrainerCallback):
+    """Predicts the held-out samples at each epoch end; can stop training after a chosen epoch.
+
+    Under data-parallel training every rank holds the same weights, so each rank predicts the (small) held-out
+    set itself and no gathering is needed.
+    """
+
+    def __init__(self, pixel_values: torch.Tensor, batch_size: int, stop_after_epoch: int | None = None):
+        self.pixel_values = pixel_values
+        self.batch_size = batch_size
+        self.stop_after_epoch = stop_after_epoch
+        self.epoch_logits: list[np.ndarray] = []
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        self.epoch_logits.append(predict_logits(model, self.pixel_values, self.batch_size))
+        if self.stop_after_epoch is not None and len(self.epoch_logits) >= self.stop_after_epoch:
+            control.should_training_stop = True
+        return control
+
+
+@dataclass
+class FoldTraining:
+    """What one training run returns: final logits, per-epoch logits (when recorded) and the trainer."""
+
+    logits: np.ndarray | None
+    epoch_logits: list[np.ndarray]
+    trainer: LOSOTrainer
+    global_step: int
+    train_loss: float
+
+    @property
+    def epochs(self) -> int:
+        return round(self.trainer.state.epoch or 0)
+
+    @property
+    def samples_seen(self) -> int:
+        return self.trainer.samples_seen
+
+
+def build_model(config: PreTrainedConfig, seed: int) -> torch.nn.Module:
+    """A freshly initialised classifier for `config`, identical for identical seeds."""
+    from ..modeling_epir import EPIRForImageClassification
+
+    set_seed(seed)
+    return EPIRForImageClassification(config)
+
+
+def train_fold(config: PreTrainedConfig, train: LOSOData, test_pixel_values: torch.Tensor | None,
+               args: TrainingArguments, recipe: TrainingRecipe, record_epochs: bool = False,
+               stop_after_epoch: int | None = None, processing_class=None) -> FoldTraining:
+    """Train a fresh seeded model on `train`; predict `test_pixel_values` after the last (or each) epoch.
+
+    With `recipe.balance == "loss"` the model's config gets balanced class weights of `train`'s labels.
+    """
+    config = copy.deepcopy(config)
+    if recipe.balance == "loss":
+        config.class_weights = balanced_class_weights(train.labels, config.num_labels)
+    model = build_model(config, args.seed)
+    callback = None
+    if record_epochs and test_pixel_values is not None:
+        callback = EpochPredictionCallback(test_pixel_values, args.per_device_eval_batch_size, stop_after_epoch)
+    trainer = LOSOTrainer(model=model, args=args, train_dataset=train.torch_dataset(), recipe=recipe,
+                          processing_class=processing_class, callbacks=[callback] if callback is not None else None)
+    output = trainer.train()
+    logits = None
+    if callback is not None:
+        logits = callback.epoch_logits[-1]
+    elif test_pixel_values is not None:
+        logits = predict_logits(trainer.model, test_pixel_values, args.per_device_eval_batch_size)
+    return FoldTraining(logits=logits, epoch_logits=callback.epoch_logits if callback is not None else [],
+                        trainer=trainer, global_step=output.global_step, train_loss=float(output.training_loss))

@@ -1,0 +1,392 @@
+"""LOSO runner: learning, resume, shards + merge, protocols, edge-case subjects, bad input, --train_full."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _loso_testing import (
+    REPO_ROOT,
+    RUN_LOSO,
+    SYNTHETIC,
+    TINY_MODEL,
+    fold_records,
+    results_without_timing,
+    run_loso_module,
+    synthetic_argv,
+    synthetic_assets,
+)
+
+from epir_hf import EPIRConfig
+from epir_hf.training import (
+    LOSOData,
+    LOSOTrainer,
+    TrainingRecipe,
+    loso_subjects,
+    parse_fold_shard,
+    run_loso,
+    select_folds,
+    training_signature,
+)
+from epir_hf.training import loso as loso_module
+from epir_hf.training.arguments import LOSOArguments, LOSOTrainingArguments
+from epir_hf.training.folds import fold_filename
+from epir_hf.training.trainer import balanced_class_weights, build_model
+
+SUBJECTS = [f"synth{i + 1:02d}" for i in range(SYNTHETIC["num_subjects"])]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Folds of a tiny model are latency-bound: with two intra-op threads on a shared 2-core machine a fold was
+    # measured 50x slower than with one (OpenMP threads wait on each other at every small op).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory, one_thread):
+    return synthetic_assets(tmp_path_factory)
+
+
+class SimulatedInterruption(Exception):
+    """Stands for a kill in the middle of a run (a KeyboardInterrupt would stop pytest itself)."""
+
+
+@pytest.fixture(scope="module")
+def reference_run(assets, tmp_path_factory):
+    """One uninterrupted honest LOSO on the tiny synthetic corpus: the run the other tests compare with."""
+    output_dir = tmp_path_factory.mktemp("reference")
+    results = run_loso_module().main(synthetic_argv(assets, output_dir))
+    return output_dir, results
+
+
+def test_tiny_synthetic_loso_learns_and_writes_every_output(reference_run, capsys):
+    output_dir, results = reference_run
+    assert results["protocol"] == "honest" and results["complete"]
+    assert results["folds_completed"] == results["folds_total"] == len(SUBJECTS)
+    overall = results["metrics"]["overall"]
+    assert overall["uf1"] >= 0.9 and overall["uar"] >= 0.9, overall
+    assert overall["num_samples"] == SYNTHETIC["num_subjects"] * SYNTHETIC["samples_per_subject"]
+    assert [fold["subject"] for fold in results["metrics"]["per_fold"]] == SUBJECTS
+    assert set(results["metrics"]["per_corpus"]) == {"synthetic"}
+    assert np.asarray(results["confusion_matrix"]).sum() == overall["num_samples"]
+    for name in ("transformers", "torch", "datasets", "accelerate", "evaluate", "epir_hf"):
+        assert results["versions"][name]
+    assert results["config"]["hidden_size"] == TINY_MODEL["hidden_size"]
+    assert results["training"]["num_train_epochs"] == 60 and results["seed"] == 42
+    assert results["time_s"]["this_invocation"] > 0
+
+    on_disk = json.loads((output_dir / "results.json").read_text())
+    assert on_disk["metrics"] == results["metrics"]
+    confusion = json.loads((output_dir / "confusion_matrix.json").read_text())
+    assert confusion["matrix"] == results["confusion_matrix"]
+    assert confusion["labels"] == ["negative", "positive", "surprise"]
+    assert (output_dir / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    records = fold_records(output_dir)
+    assert sorted(records) == SUBJECTS
+    for subject, record in records.items():
+        assert len(record["predictions"]) == len(record["references"]) == len(record["sample_ids"])
+        assert all(sample_id.startswith(subject) for sample_id in record["sample_ids"])
+        assert record["epoch"] == 60 and record["protocol"] == "honest"
+        assert record["train_samples"] == overall["num_samples"] - len(record["references"])
+        assert record["predictions"] == np.argmax(record["logits"], axis=1).tolist()
+    # No leftovers of interrupted atomic writes, no checkpoints inside folds.
+    assert not [path for path in output_dir.rglob("*") if path.name.startswith(".") or "checkpoint" in path.name]
+
+
+def test_summary_line_on_stdout(assets, reference_run, capsys, tmp_path):
+    # A finished run re-invoked trains nothing and prints the same one-line summary.
+    output_dir, results = reference_run
+    copy = tmp_path / "copy"
+    shutil.copytree(output_dir, copy)
+    again = run_loso_module().main(synthetic_argv(assets, copy))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("LOSO[")]
+    assert len(lines) == 1
+    assert "LOSO[honest]" in lines[0] and f"UF1={results['metrics']['overall']['uf1']:.4f}" in lines[0]
+    assert again["metrics"] == results["metrics"]
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(assets, reference_run, tmp_path, monkeypatch):
+    output_dir = tmp_path / "interrupted"
+    calls = []
+    real_run_fold = loso_module.run_fold
+
+    def crash_on_third_fold(subject, *args, **kwargs):
+        calls.append(subject)
+        if len(calls) == 3:
+            raise SimulatedInterruption(subject)
+        return real_run_fold(subject, *args, **kwargs)
+
+    monkeypatch.setattr(loso_module, "run_fold", crash_on_third_fold)
+    with pytest.raises(SimulatedInterruption):
+        run_loso_module().main(synthetic_argv(assets, output_dir))
+    assert sorted(fold_records(output_dir)) == SUBJECTS[:2]
+    assert not (output_dir / "results.json").exists()
+
+    resumed = []
+
+    def record_fold(subject, *args, **kwargs):
+        resumed.append(subject)
+        return real_run_fold(subject, *args, **kwargs)
+
+    monkeypatch.setattr(loso_module, "run_fold", record_fold)
+    run_loso_module().main(synthetic_argv(assets, output_dir))
+    assert resumed == SUBJECTS[2:]  # finished folds were skipped
+    reference_dir, _ = reference_run
+    assert fold_records(output_dir) == fold_records(reference_dir)
+    assert results_without_timing(output_dir) == results_without_timing(reference_dir)
+
+
+def test_shards_then_merge_equal_single_run(assets, reference_run, tmp_path, capsys):
+    shard_dirs = [tmp_path / "shard0", tmp_path / "shard1"]
+    for index, shard_dir in enumerate(shard_dirs):
+        partial = run_loso_module().main(synthetic_argv(assets, shard_dir, "--fold_shard", f"{index}/2"))
+        assert not partial["complete"] and partial["missing_folds"] == SUBJECTS[1 - index::2]
+        assert "(INCOMPLETE)" in capsys.readouterr().out
+    merged_dir = tmp_path / "merged"
+    run_loso_module().main(["merge", *map(str, shard_dirs), "--output_dir", str(merged_dir)])
+    assert "LOSO[honest]" in capsys.readouterr().out
+    reference_dir, _ = reference_run
+    assert fold_records(merged_dir) == fold_records(reference_dir)
+    merged, reference = results_without_timing(merged_dir), results_without_timing(reference_dir)
+    assert merged == reference
+    assert (merged_dir / "confusion_matrix.png").is_file()
+
+
+def test_merge_refuses_runs_with_different_settings(assets, reference_run, tmp_path):
+    reference_dir, _ = reference_run
+    other = tmp_path / "other_seed"
+    run_loso_module().main(synthetic_argv(assets, other, "--folds", SUBJECTS[0], "--seed", "7", epochs=1))
+    with pytest.raises(ValueError, match="seed"):
+        run_loso_module().main(["merge", str(reference_dir), str(other), "--output_dir", str(tmp_path / "m")])
+    with pytest.raises(FileNotFoundError, match="not a LOSO output dir"):
+        run_loso_module().main(["merge", str(tmp_path), "--output_dir", str(tmp_path / "m2")])
+
+
+def test_resuming_with_other_settings_is_refused(assets, reference_run, tmp_path):
+    reference_dir, _ = reference_run
+    copy = tmp_path / "copy"
+    shutil.copytree(reference_dir, copy)
+    with pytest.raises(ValueError, match="different settings.*learning_rate"):
+        run_loso_module().main(synthetic_argv(assets, copy, "--learning_rate", "0.01"))
+
+
+def test_oracle_epoch_protocol_picks_best_test_epoch_and_says_optimistic(assets, tmp_path, capsys):
+    output_dir = tmp_path / "oracle"
+    results = run_loso_module().main(synthetic_argv(assets, output_dir, "--protocol", "oracle-epoch",
+                                                    "--folds", ",".join(SUBJECTS[:2]), epochs=6))
+    assert "LOSO[oracle-epoch (optimistic)]" in capsys.readouterr().out
+    assert results["protocol"] == "oracle-epoch" and results["protocol_note"].startswith("OPTIMISTIC")
+    assert "optimistic" in json.loads((output_dir / "confusion_matrix.json").read_text())["title"]
+    for record in fold_records(output_dir).values():
+        accuracies = record["epoch_test_accuracy"]
+        assert len(accuracies) == record["epochs_trained"] == 6
+        best = max(accuracies)
+        assert record["epoch"] == max(i + 1 for i, value in enumerate(accuracies) if value == best)
+        chosen_accuracy = np.mean(np.asarray(record["predictions"]) == np.asarray(record["references"]))
+        assert chosen_accuracy == pytest.approx(best)
+
+
+def test_inner_val_protocol_chooses_epoch_from_training_subjects_only(assets, tmp_path):
+    output_dir = tmp_path / "inner"
+    held_out = SUBJECTS[0]
+    trained_on = []
+    real_train_fold = loso_module.train_fold
+
+    def spy(config, train, *args, **kwargs):
+        trained_on.append(set(train.subjects.tolist()))
+        return real_train_fold(config, train, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loso_module, "train_fold", spy)
+        results = run_loso_module().main(synthetic_argv(assets, output_dir, "--protocol", "inner-val",
+                                                        "--inner_folds", "2", "--folds", held_out, epochs=5))
+    assert results["protocol"] == "inner-val"
+    record = fold_records(output_dir)[held_out]
+    scores = record["inner_val_uf1"]
+    assert len(scores) == 5 and record["epoch"] == int(np.argmax(scores)) + 1
+    assert record["epochs_trained"] == record["epoch"]  # the outer model stops at the chosen epoch
+    assert len(trained_on) == 3  # two inner folds, then the outer model
+    assert all(held_out not in subjects for subjects in trained_on)
+    inner_held_out = [set(SUBJECTS[1:]) - subjects for subjects in trained_on[:2]]
+    assert set().union(*inner_held_out) == set(SUBJECTS[1:]) and not inner_held_out[0] & inner_held_out[1]
+
+
+def _handmade_data(labels_by_subject: dict[str, list[int]], seed: int = 0) -> LOSOData:
+    """Class-coded random pixel_values: class c lights up channel c."""
+    rng = np.random.default_rng(seed)
+    labels = [label for subject_labels in labels_by_subject.values() for label in subject_labels]
+    pixels = rng.normal(0.0, 0.3, size=(len(labels), 3, 28, 28)).astype(np.float32)
+    for index, label in enumerate(labels):
+        pixels[index, label, 7:21, 7:21] += 1.0
+    subjects = [subject for subject, subject_labels in labels_by_subject.items() for _ in subject_labels]
+    return LOSOData(torch.from_numpy(pixels), torch.tensor(labels), np.asarray(subjects),
+                    np.asarray(["casme2" if subject < "m" else "smic" for subject in subjects]),
+                    [f"{subject}_{i}" for i, subject in enumerate(subjects)])
+
+
+@pytest.mark.parametrize("balance", ["loss", "sampler", "none"])
+def test_single_sample_and_single_class_subjects(tmp_path, balance):
+    # "solo" holds the only "surprise" sample: its fold trains without that class at all.
+    data = _handmade_data({"alpha": [0, 1, 0, 1, 0], "beta": [0, 0, 0], "gamma": [0, 1, 0, 1], "solo": [2]})
+    config = EPIRConfig(**{**TINY_MODEL, "token_merge_schedule": [2, 0]})
+    args = LOSOTrainingArguments(output_dir=str(tmp_path), num_train_epochs=2, per_device_train_batch_size=4,
+                                 disable_tqdm=True)
+    run_config = {"protocol": "honest", "seed": args.seed, "dataset": "handmade", "subjects": loso_subjects(data.subjects),
+                  "label_names": ["negative", "positive", "surprise"], "model_config": config.to_dict(),
+                  "training": training_signature(args), "recipe": {"balance": balance}}
+    results = run_loso(data, config, args, TrainingRecipe(balance=balance), run_config, tmp_path)
+    per_fold = {fold["subject"]: fold for fold in results["metrics"]["per_fold"]}
+    assert per_fold["solo"]["num_samples"] == 1 and per_fold["solo"]["accuracy"] in (0.0, 1.0)
+    assert per_fold["beta"]["num_samples"] == 3
+    for fold in per_fold.values():
+        assert 0.0 <= fold["uf1"] <= 1.0 and 0.0 <= fold["uar"] <= 1.0
+    assert set(results["metrics"]["per_corpus"]) == {"casme2", "smic"}
+    assert results["metrics"]["overall"]["labels"] == [0, 1, 2]
+
+
+def test_balanced_class_weights_match_sklearn_and_cover_absent_classes():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = torch.tensor([0, 0, 0, 0, 1, 1])
+    weights = balanced_class_weights(labels, 3)
+    assert weights[:2] == pytest.approx(compute_class_weight("balanced", classes=np.array([0, 1]), y=labels.numpy()))
+    assert weights[2] == 1.0
+
+
+def test_balanced_sampler_draws_classes_evenly(tmp_path):
+    data = _handmade_data({"a": [0] * 80 + [1] * 15 + [2] * 5})
+    args = LOSOTrainingArguments(output_dir=str(tmp_path), disable_tqdm=True)
+    config = EPIRConfig(**TINY_MODEL)
+    trainer = LOSOTrainer(model=build_model(config, 0), args=args, train_dataset=data.torch_dataset(),
+                          recipe=TrainingRecipe(balance="sampler"))
+    sampler = trainer._get_train_sampler()
+    drawn = torch.cat([data.labels[list(sampler)] for _ in range(20)])  # 20 epochs of 100 draws
+    shares = torch.bincount(drawn, minlength=3).double() / len(drawn)
+    assert torch.allclose(shares, torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.05), shares
+
+
+def test_fold_selection_and_shards():
+    subjects = ["s1", "s2", "s3", "s4", "s5"]
+    assert select_folds(subjects) == subjects
+    assert select_folds(subjects, "s4, s2") == ["s2", "s4"]
+    shards = [select_folds(subjects, fold_shard=f"{i}/3") for i in range(3)]
+    assert sorted(sum(shards, [])) == subjects and all(shards)
+    assert select_folds(subjects, "s1,s2,s3", "1/2") == ["s2"]
+    assert parse_fold_shard(" 0 / 1 ") == (0, 1)
+    with pytest.raises(ValueError, match="nosuch"):
+        select_folds(subjects, "s1,nosuch")
+    with pytest.raises(ValueError, match="empty"):
+        select_folds(subjects, " , ")
+    for bad in ("2/2", "1/0", "a/b", "1"):
+        with pytest.raises(ValueError, match="fold_shard"):
+            parse_fold_shard(bad)
+    with pytest.raises(ValueError, match="at least 2 subjects"):
+        loso_subjects(["only"])
+    names = {fold_filename(subject) for subject in ["a b", "a_b", "a/b", "sub01", ".hidden"]}
+    assert len(names) == 5 and "sub01.json" in names and not any("/" in name for name in names)
+
+
+def test_bad_folds_and_shard_arguments_are_clear_errors(assets, tmp_path):
+    with pytest.raises(ValueError, match=r"--folds names subjects that are not in the dataset: \['nosuch'\]"):
+        run_loso_module().main(synthetic_argv(assets, tmp_path / "a", "--folds", "nosuch"))
+    with pytest.raises(ValueError, match="--fold_shard"):
+        run_loso_module().main(synthetic_argv(assets, tmp_path / "b", "--fold_shard", "5/2"))
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--dataset_kwargs", "{not json"], "--dataset_kwargs must be a JSON object"),
+    (["--config_overrides", "[1, 2]"], "--config_overrides"),
+    (["--config_overrides", "{\"hidden_size\": "], "--config_overrides"),
+    (["--label_smoothing_factor", "0.1"], "--label_smoothing"),
+    (["--inner_folds", "1"], "--inner_folds"),
+    (["--max_translate", "0.7"], "max_translate"),
+])
+def test_bad_arguments_are_clear_errors(argv, message):
+    with pytest.raises(ValueError, match=message):
+        run_loso_module().parse_arguments(argv)
+
+
+def test_missing_data_dir_is_a_clear_error(tmp_path):
+    missing = tmp_path / "no_such_corpus"
+    with pytest.raises(FileNotFoundError, match="no_such_corpus"):
+        run_loso_module().main(["--dataset", "megc2019_composite_flow", "--data_dir", str(missing),
+                                "--output_dir", str(tmp_path / "out")])
+
+
+def test_command_line_error_has_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(RUN_LOSO), "--dataset", "megc2019_composite_flow", "--data_dir",
+         str(tmp_path / "missing"), "--output_dir", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert result.returncode != 0
+    assert "run_loso.py: error:" in result.stderr and "missing" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_train_full_saves_a_remote_code_model_and_pushes_it(assets, tmp_path, monkeypatch):
+    from huggingface_hub import HfApi
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    uploads = []
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kwargs: uploads.append(("create", repo_id)))
+    monkeypatch.setattr(HfApi, "upload_folder", lambda self, repo_id, folder_path, **kwargs:
+                        uploads.append(("upload", repo_id, sorted(os.listdir(folder_path)))))
+    final_dir = run_loso_module().main(synthetic_argv(assets, tmp_path, "--train_full", "--push_to_hub",
+                                                      "--hub_model_id", "someone/epir-test", epochs=1))
+    assert final_dir == tmp_path / "final"
+    files = sorted(os.listdir(final_dir))
+    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "modeling_epir.py",
+                 "configuration_epir.py", "image_processing_epir.py"):
+        assert name in files
+    assert uploads == [("create", "someone/epir-test"), ("upload", "someone/epir-test", files)]
+    model = AutoModelForImageClassification.from_pretrained(final_dir)
+    assert model.config.id2label == {0: "negative", 1: "positive", 2: "surprise"}
+    assert model.config.hidden_size == TINY_MODEL["hidden_size"]
+    assert AutoImageProcessor.from_pretrained(final_dir).flow_method == "dis"
+    assert not (tmp_path / "folds").exists()  # no LOSO was run
+
+
+def test_push_to_hub_without_model_id_is_refused(assets, tmp_path):
+    with pytest.raises(ValueError, match="--hub_model_id"):
+        run_loso_module().main(synthetic_argv(assets, tmp_path, "--train_full", "--push_to_hub", epochs=1))
+
+
+def test_loso_arguments_defaults_are_the_honest_recipe():
+    loso_args, training_args = run_loso_module().parse_arguments([])
+    assert isinstance(loso_args, LOSOArguments)
+    assert loso_args.dataset == "synthetic" and loso_args.protocol == "honest"
+    assert training_args.lr_scheduler_type == "cosine" and training_args.warmup_steps > 0
+    assert training_args.save_strategy == "no" and training_args.dataloader_num_workers == 0
+    assert training_args.optim.startswith("adamw")
+    recipe = loso_args.recipe()
+    assert recipe.balance == "loss" and recipe.augmentation is not None
+
+
+REAL_DATA = Path(os.environ.get("EPIR_COMPOSITE_DIR", REPO_ROOT.parent / "shared" / "data" / "megc2019_composite"))
+
+
+@pytest.mark.real_data
+@pytest.mark.skipif(not (REAL_DATA / "labels.csv").is_file(), reason=f"no MEGC2019 composite at {REAL_DATA}")
+def test_composite_flow_release_runs_one_fold_per_corpus(tmp_path):
+    labels = (REAL_DATA / "labels.csv").read_text().splitlines()[1:]
+    first_subject = {}
+    for line in labels:
+        corpus, subject = line.split(",")[:2]
+        first_subject.setdefault(corpus, subject)
+    results = run_loso_module().main([
+        "--dataset", "megc2019_composite_flow", "--data_dir", str(REAL_DATA), "--output_dir", str(tmp_path),
+        "--folds", ",".join(first_subject.values()), "--num_train_epochs", "1",
+        "--config_overrides", json.dumps(TINY_MODEL), "--disable_tqdm", "true"])
+    assert set(results["metrics"]["per_corpus"]) == set(first_subject) == {"casme2", "samm", "smic"}
+    assert results["folds_total"] == 68 and results["folds_completed"] == 3 and not results["complete"]
