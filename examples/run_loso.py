@@ -137,8 +137,7 @@ def main(argv: list[str] | None = None) -> dict | Path | None:
         training_logger.addHandler(handler)
         training_logger.setLevel(logging.INFO)
 
-    if loso_args.cpu_threads is not None:
-        torch.set_num_threads(loso_args.cpu_threads)
+    torch.set_num_threads(loso_args.cpu_threads)
     image_processor = (EPIRImageProcessor.from_pretrained(loso_args.processor_name_or_path)
                        if loso_args.processor_name_or_path else EPIRImageProcessor())
     data, label_names = load_data(loso_args, image_processor)

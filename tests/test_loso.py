@@ -310,6 +310,7 @@ def test_bad_folds_and_shard_arguments_are_clear_errors(assets, tmp_path):
     (["--config_overrides", "{\"hidden_size\": "], "--config_overrides"),
     (["--label_smoothing_factor", "0.1"], "--label_smoothing"),
     (["--inner_folds", "1"], "--inner_folds"),
+    (["--cpu_threads", "0"], "--cpu_threads"),
     (["--max_translate", "0.7"], "max_translate"),
 ])
 def test_bad_arguments_are_clear_errors(argv, message):

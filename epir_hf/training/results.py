@@ -114,14 +114,15 @@ def compute_results(records: Sequence[dict], run_config: dict, metric=None) -> d
     predictions = np.concatenate([record["predictions"] for record in records]).astype(int)
     corpora = np.concatenate([record["datasets"] for record in records])
 
-    def score(mask: np.ndarray, **kwargs) -> dict:
-        return metric.compute(predictions=predictions[mask], references=references[mask], **kwargs)
+    # Macro averages run over the classes that occur in the references or the predictions (scikit-learn's
+    # default). Over a whole corpus that is every class; for one subject (often a single class) or a partial run
+    # it keeps a class that nobody shows and nobody predicts from counting as F1 = 0.
+    def score(mask: np.ndarray) -> dict:
+        return metric.compute(predictions=predictions[mask], references=references[mask])
 
-    per_corpus = {str(name): score(corpora == name, num_labels=num_labels) for name in np.unique(corpora)}
+    per_corpus = {str(name): score(corpora == name) for name in np.unique(corpora)}
     per_fold = []
     for record in records:
-        # Per-fold scores average over the classes the subject shows (or is predicted as): many subjects
-        # have a single class, and an absent class would otherwise drag every fold's UF1 towards 0.
         figures = metric.compute(predictions=record["predictions"], references=record["references"])
         per_fold.append({
             "subject": record["subject"],
@@ -145,7 +146,7 @@ def compute_results(records: Sequence[dict], run_config: dict, metric=None) -> d
         "complete": done == set(subjects),
         "missing_folds": [subject for subject in subjects if subject not in done],
         "metrics": {
-            "overall": score(np.ones(len(references), dtype=bool), num_labels=num_labels),
+            "overall": score(np.ones(len(references), dtype=bool)),
             "per_corpus": per_corpus,
             "per_fold": per_fold,
         },
