@@ -95,7 +95,9 @@ def run_config_for(loso_args: LOSOArguments, training_args: LOSOTrainingArgument
         "protocol": loso_args.protocol,
         "seed": training_args.seed,
         "dataset": loso_args.dataset,
-        "dataset_kwargs": loso_args.load_kwargs(),
+        # Where the cache lives does not change the data, and differs between machines that run shards.
+        "dataset_kwargs": {key: value for key, value in loso_args.load_kwargs().items()
+                           if key not in ("cache_dir", "use_cache")},
         "subjects": loso_subjects(data.subjects),
         "label_names": label_names,
         "model_config": model_config,
