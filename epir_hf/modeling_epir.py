@@ -137,6 +137,9 @@ class EPIRPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["EPIREmbeddings", "EPIRLayer"]
+    # The loss is a per-batch mean (the contrastive term needs the whole batch), so Trainer must not rescale it by
+    # `num_items_in_batch` as it does for models that take loss kwargs.
+    accepts_loss_kwargs = False
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)

@@ -93,10 +93,6 @@ class LOSOTrainer(Trainer):
 
     def __init__(self, *args, recipe: TrainingRecipe, **kwargs):
         super().__init__(*args, **kwargs)
-        # EPIR's forward takes **kwargs, from which Trainer would infer that the model normalises its loss by
-        # `num_items_in_batch`; it returns a per-batch mean, so without this the loss would be multiplied by the
-        # number of processes under DDP (and not divided by the gradient-accumulation steps).
-        self.model_accepts_loss_kwargs = False
         self.recipe = recipe
         # One stream per rank, so the ranks of a data-parallel run do not augment their shards identically.
         self.augmentation_generator = torch.Generator().manual_seed(self.args.seed + self.args.process_index)
