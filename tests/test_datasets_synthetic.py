@@ -116,10 +116,11 @@ def test_subjects_differ_in_geometry_and_expressiveness():
 
 
 def test_synthetic_generation_is_fast():
-    start = time.perf_counter()
+    # CPU time of this process, not wall time, so that other jobs on a shared machine cannot fail the test.
+    start = time.process_time()
     pairs = list(synthetic_samples(num_subjects=4, samples_per_subject=25, seed=0))
-    rate = len(pairs) / (time.perf_counter() - start)
-    assert rate > 100, f"{rate:.0f} pairs/s"  # measured ~500/s on one shared core
+    rate = len(pairs) / (time.process_time() - start)
+    assert rate > 100, f"{rate:.0f} pairs per CPU-second"  # measured ~500/s on one shared core
 
 
 def test_synthetic_task_is_learnable_from_the_flow_under_loso(tmp_path):
