@@ -1,5 +1,6 @@
 """PyTorch EPIR model: DNSPT tokens → Transformer blocks with self-token suppression, token integration and DTSM."""
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -149,7 +150,7 @@ class EPIRPreTrainedModel(PreTrainedModel):
             init.trunc_normal_(module.position_embeddings, mean=0.0, std=self.config.initializer_range)
             init.trunc_normal_(module.cls_token, mean=0.0, std=self.config.initializer_range)
         elif isinstance(module, SelfSuppressedAttention) and module.suppress_self:
-            init.constant_(module.log_temperature, 0.5 * torch.log(torch.tensor(float(module.head_dim))).item())
+            init.constant_(module.log_temperature, 0.5 * math.log(module.head_dim))
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """Also map `AutoModel` in a saved classifier, so remote-code users can load the bare encoder from it."""
