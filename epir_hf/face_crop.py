@@ -15,6 +15,8 @@ import threading
 import cv2
 import numpy as np
 
+from .opencv_features import require_opencv
+
 FaceBox = tuple[int, int, int, int]
 """A face box (x, y, width, height) in pixels of the frame, as OpenCV's detectors return it."""
 
@@ -28,8 +30,8 @@ _per_thread = threading.local()
 def _cascade() -> cv2.CascadeClassifier:
     cascade = getattr(_per_thread, "cascade", None)
     if cascade is None:
-        path = os.path.join(cv2.data.haarcascades, _CASCADE_FILE)
-        cascade = cv2.CascadeClassifier(path)
+        path = os.path.join(require_opencv("data.haarcascades", "face detection"), _CASCADE_FILE)
+        cascade = require_opencv("CascadeClassifier", "face detection")(path)
         if cascade.empty():
             raise RuntimeError(
                 f"OpenCV could not load its bundled face cascade {path}. Install opencv-contrib-python-headless"

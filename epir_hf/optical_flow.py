@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .opencv_features import require_opencv
+
 FLOW_METHODS = ("tvl1", "dis", "farneback")
 
 
@@ -45,7 +47,7 @@ def compute_optical_flow(onset_gray: np.ndarray, apex_gray: np.ndarray, method: 
     if method == "tvl1":
         # OpenCV's TV-L1 reads float images on the 0..1 scale (it multiplies them by 255 internally);
         # passing floats rather than uint8 avoids re-quantising frames that were resized.
-        solver = cv2.optflow.DualTVL1OpticalFlow_create()
+        solver = require_opencv("optflow.DualTVL1OpticalFlow_create", "TV-L1 optical flow")()
         flow = solver.calc(onset / 255.0, apex / 255.0, None)
     elif method == "dis":
         # DIS accepts 8-bit images only.

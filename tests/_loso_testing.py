@@ -19,12 +19,18 @@ EPOCHS = 60
 
 
 @cache
-def run_loso_module():
-    """examples/run_loso.py imported as a module, so tests call its `main(argv)` in process."""
-    spec = importlib.util.spec_from_file_location("run_loso", RUN_LOSO)
+def load_script(relative_path: str):
+    """A script of the repo (examples/, benchmarks/) imported as a module, so tests call its functions in process."""
+    path = REPO_ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_loso_module():
+    """examples/run_loso.py as a module."""
+    return load_script(str(RUN_LOSO.relative_to(REPO_ROOT)))
 
 
 def synthetic_assets(tmp_path_factory) -> Path:
@@ -44,7 +50,7 @@ def synthetic_argv(assets: Path, output_dir: Path, *extra: str, epochs: int = EP
     return ["--dataset", "synthetic", "--dataset_kwargs", json.dumps(dataset_kwargs),
             "--processor_name_or_path", str(assets / "processor"), "--config_overrides", json.dumps(TINY_MODEL),
             "--output_dir", str(output_dir), "--num_train_epochs", str(epochs), "--per_device_train_batch_size", "8",
-            "--disable_tqdm", "true", *extra]
+            "--learning_rate", "1e-3", "--disable_tqdm", "true", *extra]
 
 
 def fold_records(output_dir: Path) -> dict[str, dict]:

@@ -374,6 +374,21 @@ def test_loso_arguments_defaults_are_the_honest_recipe():
     assert recipe.balance == "loss" and recipe.augmentation is not None
 
 
+def test_results_record_versions_when_run_from_a_source_checkout(monkeypatch):
+    """Run from a checkout on PYTHONPATH (no installed metadata), a finished run must still write its results."""
+    import importlib.metadata
+
+    from epir_hf.training.results import environment_versions
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    versions = environment_versions()
+    assert versions["epir_hf"] == "source checkout (not installed)"
+    assert versions["torch"] and versions["device"]
+
+
 REAL_DATA = Path(os.environ.get("EPIR_COMPOSITE_DIR", REPO_ROOT.parent / "shared" / "data" / "megc2019_composite"))
 
 

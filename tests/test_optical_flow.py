@@ -215,3 +215,18 @@ def test_spot_apex_rejects_bad_arguments(kwargs, message):
     arguments = {"frames": [np.zeros((32, 32))] * 3, **kwargs}
     with pytest.raises(ValueError, match=message):
         spot_apex(**arguments)
+
+
+@pytest.mark.parametrize("missing, call", [
+    ("optflow", lambda frame: compute_optical_flow(frame, frame, method="tvl1")),
+    ("CascadeClassifier", detect_largest_face),
+])
+def test_an_opencv_build_without_a_needed_part_is_a_clear_error(monkeypatch, missing, call):
+    """Other OpenCV wheels overwrite cv2 without TV-L1 or even the face detector: say which build to install."""
+    import epir_hf.face_crop as face_crop
+
+    monkeypatch.setattr(face_crop._per_thread, "cascade", None, raising=False)
+    monkeypatch.delattr(cv2, missing)
+    frame = np.full((64, 64), 128, dtype=np.uint8)
+    with pytest.raises(ImportError, match=f"no cv2.{missing}.*opencv-contrib-python-headless"):
+        call(frame)

@@ -249,8 +249,12 @@ def environment_versions() -> dict:
     import torch
     import transformers
 
+    try:
+        epir_version = importlib.metadata.version("epir-hf")
+    except importlib.metadata.PackageNotFoundError:  # run from a source checkout on PYTHONPATH, not installed
+        epir_version = "source checkout (not installed)"
     return {
-        "epir_hf": importlib.metadata.version("epir-hf"),
+        "epir_hf": epir_version,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "torch": torch.__version__,
@@ -258,4 +262,5 @@ def environment_versions() -> dict:
         "datasets": datasets.__version__,
         "accelerate": accelerate.__version__,
         "evaluate": evaluate.__version__,
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu",
     }

@@ -1,0 +1,153 @@
+"""How well a training recipe fits the training subjects: an optimisation check that never reads a test subject.
+
+A recipe that cannot fit the subjects it trains on cannot generalise to a new one, and measuring the fit needs
+no held-out labels. So the recipe's optimisation settings (learning rate, batch size, epochs) can be chosen on
+this check without touching the LOSO test predictions, which keeps the `honest` protocol honest.
+
+    python benchmarks/recipe_fit.py --dataset megc2019_composite_flow --data_dir ../shared/data/megc2019_composite \\
+        --held_out sub01 --output_dir runs/fit [any run_loso.py argument, e.g. --learning_rate 3e-4]
+
+For the fold of `--held_out`, a fresh seeded model trains exactly as a LOSO fold would (same Trainer, recipe and
+augmentation) on every other subject; after each epoch it predicts its own training samples without
+augmentation. The held-out subject is dropped before training and never predicted. One JSON line per run goes to
+`--fit_log` (default OUTPUT_DIR/fit.jsonl): the per-epoch training UF1 and accuracy, the final epoch's, and the
+training time.
+
+    python benchmarks/recipe_fit.py summarize runs/fit/fit.jsonl [--max_epochs 40]
+
+ranks the recipes of a log by their final-epoch training UF1, averaged over the held-out folds each was run for,
+and names the one the selection rule picks: the best mean among recipes run for every held-out fold in the log
+and costing at most `--max_epochs` epochs (ties: fewer epochs, then the larger batch, which is cheaper per epoch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+
+from run_loso import build_config, load_data, parse_arguments  # noqa: E402
+
+from epir_hf.image_processing_epir import EPIRImageProcessor  # noqa: E402
+from epir_hf.training import LOSOTrainingArguments  # noqa: E402
+from epir_hf.training.results import load_metric  # noqa: E402
+from epir_hf.training.trainer import train_fold  # noqa: E402
+
+
+def split_own_arguments(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Take `--held_out`, `--fit_log` and `--name` out of `argv`; the rest are run_loso.py arguments."""
+    own, rest, index = {}, [], 0
+    while index < len(argv):
+        if argv[index] in ("--held_out", "--fit_log", "--name"):
+            if index + 1 >= len(argv):
+                raise ValueError(f"{argv[index]} needs a value.")
+            own[argv[index][2:]] = argv[index + 1]
+            index += 2
+        else:
+            rest.append(argv[index])
+            index += 1
+    if "held_out" not in own:
+        raise ValueError("--held_out SUBJECT is required: the fold whose training subjects are fitted.")
+    return own, rest
+
+
+DEFAULTS = {field.name: field.default for field in dataclasses.fields(LOSOTrainingArguments)}
+
+
+def argument_value(arguments: list[str], name: str, default: str) -> str:
+    """The last value given for `name` in a run_loso.py argument list (argparse keeps the last one)."""
+    positions = [index for index, item in enumerate(arguments[:-1]) if item == name]
+    return arguments[positions[-1] + 1] if positions else default
+
+
+def summarize(log_path: str | Path, max_epochs: float) -> dict | None:
+    """Print the recipes of a fit log ranked by mean final training UF1; return the selected row (or None)."""
+    path = Path(log_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No fit log at {path}; write one with recipe_fit.py --fit_log {path} ...")
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    folds = sorted({record["held_out"] for record in records})
+    table: dict[str, dict] = {}
+    for record in records:
+        row = table.setdefault(record["name"], {"name": record["name"], "scores": {}, "arguments": record["arguments"]})
+        row["scores"][record["held_out"]] = record["final_train_uf1"]
+    rows = []
+    for row in table.values():
+        arguments = row["arguments"]
+        row["epochs"] = float(argument_value(arguments, "--num_train_epochs", str(DEFAULTS["num_train_epochs"])))
+        row["batch"] = int(argument_value(arguments, "--per_device_train_batch_size",
+                                          str(DEFAULTS["per_device_train_batch_size"])))
+        row["mean"] = float(np.mean(list(row["scores"].values())))
+        row["eligible"] = set(row["scores"]) == set(folds) and row["epochs"] <= max_epochs
+        rows.append(row)
+    rows.sort(key=lambda row: (not row["eligible"], -row["mean"], row["epochs"], -row["batch"]))
+    print(f"final-epoch training UF1 on the training subjects of held-out folds {folds} (mean over folds):")
+    for row in rows:
+        per_fold = " ".join(f"{row['scores'].get(fold, float('nan')):.4f}" for fold in folds)
+        note = "" if row["eligible"] else f"  (not eligible: > {max_epochs:g} epochs or folds missing)"
+        print(f"  {row['name']:<28} {row['mean']:.4f}  [{per_fold}]{note}")
+    chosen = rows[0] if rows and rows[0]["eligible"] else None
+    print(f"selected: {chosen['name'] if chosen else 'none (no eligible recipe)'}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["summarize"]:
+        parser = argparse.ArgumentParser(prog="recipe_fit.py summarize", description=summarize.__doc__)
+        parser.add_argument("fit_log")
+        parser.add_argument("--max_epochs", type=float, default=40.0, help="most epochs a selectable recipe may use")
+        options = parser.parse_args(argv[1:])
+        return summarize(options.fit_log, options.max_epochs)
+    own, run_loso_argv = split_own_arguments(argv)
+    loso_args, training_args = parse_arguments(run_loso_argv)
+    torch.set_num_threads(loso_args.cpu_threads)
+    image_processor = EPIRImageProcessor()
+    data, label_names = load_data(loso_args, image_processor)
+    if own["held_out"] not in set(data.subjects.tolist()):
+        raise ValueError(f"--held_out {own['held_out']!r} is not a subject of {loso_args.dataset}; "
+                         f"subjects: {sorted(set(data.subjects.tolist()))}.")
+    config = build_config(loso_args, label_names)
+    train = data.subset(data.subjects != own["held_out"])
+    fit_args = dataclasses.replace(training_args, save_strategy="no", push_to_hub=False)
+    started = time.perf_counter()
+    run = train_fold(config, train, train.pixel_values, fit_args, loso_args.recipe(image_processor),
+                     record_epochs=True)
+    metric, references = load_metric(), train.labels.numpy()
+    scores = [metric.compute(predictions=logits.argmax(-1), references=references, num_labels=config.num_labels)
+              for logits in run.epoch_logits]
+    record = {
+        "name": own.get("name", " ".join(run_loso_argv)),
+        "held_out": own["held_out"],
+        "arguments": run_loso_argv,
+        "train_samples": len(train),
+        "global_step": run.global_step,
+        "train_uf1": [round(score["uf1"], 4) for score in scores],
+        "train_accuracy": [round(score["accuracy"], 4) for score in scores],
+        "final_train_uf1": scores[-1]["uf1"],
+        "time_s": time.perf_counter() - started,
+        "device": str(next(run.trainer.model.parameters()).device),
+    }
+    log_path = Path(own.get("fit_log", Path(training_args.output_dir) / "fit.jsonl"))
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a") as log:
+        log.write(json.dumps(record) + "\n")
+    print(f"fit[{record['name']}] held_out={record['held_out']} final train UF1={record['final_train_uf1']:.4f} "
+          f"(best epoch {int(np.argmax(record['train_uf1'])) + 1}) in {record['time_s']:.0f}s -> {log_path}",
+          flush=True)
+    return record
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"recipe_fit.py: error: {error}")

@@ -1,0 +1,58 @@
+"""benchmarks/seed_table.py: mean ± std over seeds, and refusal to average runs that are not one row."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+from _loso_testing import load_script
+
+
+def seed_table_module():
+    return load_script("benchmarks/seed_table.py")
+
+
+def results(seed: int, uf1: float, casme2_uf1: float) -> dict:
+    def scores(value):
+        return {"uf1": value, "uar": value + 0.01, "accuracy": value + 0.02}
+
+    return {"seed": seed, "protocol": "honest", "dataset": "megc2019_composite_flow", "complete": True,
+            "folds_completed": 68, "folds_total": 68, "config": {"hidden_size": 192},
+            "training": {"seed": seed, "data_seed": None, "learning_rate": 3e-4}, "recipe": {"balance": "loss"},
+            "metrics": {"overall": scores(uf1), "per_corpus": {"casme2": scores(casme2_uf1)}}}
+
+
+def test_mean_and_sample_std_over_seeds(tmp_path, capsys):
+    paths = []
+    for seed, uf1, casme2 in [(1, 0.60, 0.70), (2, 0.70, 0.80), (3, 0.65, 0.90)]:
+        run = tmp_path / f"s{seed}"
+        run.mkdir()
+        (run / "results.json").write_text(json.dumps(results(seed, uf1, casme2)))
+        paths.append(str(run))
+    table = seed_table_module().main(paths)
+    assert table["seeds"] == [1, 2, 3]
+    assert table["overall"]["uf1"] == pytest.approx((0.65, np.std([0.60, 0.70, 0.65], ddof=1)))
+    assert table["per_corpus"]["casme2"]["uar"] == pytest.approx((0.81, 0.1))
+    assert "uf1 0.6500 ± 0.0500" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda run: run.update(complete=False, folds_completed=60), "incomplete"),
+    (lambda run: run["training"].update(learning_rate=1e-3), "other settings"),
+    (lambda run: run.update(protocol="oracle-epoch"), "other settings"),
+    (lambda run: run.update(seed=1), "Seeds repeat"),
+])
+def test_runs_that_are_not_one_row_are_refused(change, message):
+    second = copy.deepcopy(results(2, 0.7, 0.8))
+    change(second)
+    with pytest.raises(ValueError, match=message):
+        seed_table_module().seed_table([results(1, 0.6, 0.7), second])
+
+
+def test_one_run_or_a_missing_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        seed_table_module().seed_table([results(1, 0.6, 0.7)])
+    with pytest.raises(FileNotFoundError, match="No results.json"):
+        seed_table_module().load_results(tmp_path)
