@@ -13,11 +13,17 @@ augmentation. The held-out subject is dropped before training and never predicte
 `--fit_log` (default OUTPUT_DIR/fit.jsonl): the per-epoch training UF1 and accuracy, the final epoch's, and the
 training time.
 
-    python benchmarks/recipe_fit.py summarize runs/fit/fit.jsonl [--max_epochs 40]
+Regularisers (augmentation, dropout, label smoothing) lower the fit on purpose, so the fit cannot judge them:
+`--validation_group g/n` also deals the fold's training subjects round robin into n groups, leaves group g out of
+training and scores it after each epoch (`validation_uf1`). Those subjects are test subjects of their own LOSO folds,
+so a choice made on them carries a little of the optimism that nested selection inside every fold would avoid.
 
-ranks the recipes of a log by their final-epoch training UF1, averaged over the held-out folds each was run for,
-and names the one the selection rule picks: the best mean among recipes run for every held-out fold in the log
-and costing at most `--max_epochs` epochs (ties: fewer epochs, then the larger batch, which is cheaper per epoch).
+    python benchmarks/recipe_fit.py summarize runs/fit/fit.jsonl [--max_epochs 40] [--by validation]
+
+ranks the recipes of a log by their final-epoch training UF1 (or validation UF1), averaged over the folds (and
+validation groups) each was run for, and names the one the selection rule picks: the best mean among recipes run
+for every fold of the log and costing at most `--max_epochs` epochs (ties: fewer epochs, then the larger batch,
+which is cheaper per epoch).
 """
 
 from __future__ import annotations
@@ -37,16 +43,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from run_loso import build_config, load_data, parse_arguments  # noqa: E402
 
 from epir_hf.image_processing_epir import EPIRImageProcessor  # noqa: E402
-from epir_hf.training import LOSOTrainingArguments  # noqa: E402
+from epir_hf.training import LOSOData, LOSOTrainingArguments, loso_subjects  # noqa: E402
 from epir_hf.training.results import load_metric  # noqa: E402
 from epir_hf.training.trainer import train_fold  # noqa: E402
 
 
 def split_own_arguments(argv: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Take `--held_out`, `--fit_log` and `--name` out of `argv`; the rest are run_loso.py arguments."""
+    """Take our own options (`--held_out`, `--validation_group`, `--fit_log`, `--name`) out of `argv`; the rest
+    are run_loso.py arguments."""
     own, rest, index = {}, [], 0
     while index < len(argv):
-        if argv[index] in ("--held_out", "--fit_log", "--name"):
+        if argv[index] in ("--held_out", "--validation_group", "--fit_log", "--name"):
             if index + 1 >= len(argv):
                 raise ValueError(f"{argv[index]} needs a value.")
             own[argv[index][2:]] = argv[index + 1]
@@ -68,17 +75,44 @@ def argument_value(arguments: list[str], name: str, default: str) -> str:
     return arguments[positions[-1] + 1] if positions else default
 
 
-def summarize(log_path: str | Path, max_epochs: float) -> dict | None:
-    """Print the recipes of a fit log ranked by mean final training UF1; return the selected row (or None)."""
+def parse_validation_group(text: str) -> tuple[int, int]:
+    """'g/n' -> (g, n) with 0 <= g < n and n >= 2."""
+    try:
+        group, groups = (int(part) for part in text.split("/"))
+    except ValueError:
+        group, groups = -1, 0
+    if groups < 2 or not 0 <= group < groups:
+        raise ValueError(f"--validation_group must be 'g/n' with n >= 2 and 0 <= g < n; got {text!r}.")
+    return group, groups
+
+
+def split_validation(train: LOSOData, text: str | None) -> tuple[LOSOData, LOSOData | None]:
+    """The fit set and the validation subjects (group g of n, dealt round robin in LOSO order), or no validation."""
+    if text is None:
+        return train, None
+    group, groups = parse_validation_group(text)
+    subjects = loso_subjects(train.subjects)
+    if groups > len(subjects):
+        raise ValueError(f"--validation_group {text}: only {len(subjects)} training subjects to deal into groups.")
+    held_out = np.isin(train.subjects, subjects[group::groups])
+    return train.subset(~held_out), train.subset(held_out)
+
+
+def summarize(log_path: str | Path, max_epochs: float, by: str = "fit") -> dict | None:
+    """Print the recipes of a fit log ranked by mean final training (or validation) UF1; return the selected row."""
+    if by not in ("fit", "validation"):
+        raise ValueError(f"by must be 'fit' or 'validation'; got {by!r}.")
     path = Path(log_path)
     if not path.is_file():
         raise FileNotFoundError(f"No fit log at {path}; write one with recipe_fit.py --fit_log {path} ...")
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    folds = sorted({record["held_out"] for record in records})
+    score_key = "final_train_uf1" if by == "fit" else "final_validation_uf1"
+    records = [record for record in records if record.get(score_key) is not None]
+    folds = sorted({fold_key(record) for record in records})
     table: dict[str, dict] = {}
     for record in records:
         row = table.setdefault(record["name"], {"name": record["name"], "scores": {}, "arguments": record["arguments"]})
-        row["scores"][record["held_out"]] = record["final_train_uf1"]
+        row["scores"][fold_key(record)] = record[score_key]
     rows = []
     for row in table.values():
         arguments = row["arguments"]
@@ -89,7 +123,8 @@ def summarize(log_path: str | Path, max_epochs: float) -> dict | None:
         row["eligible"] = set(row["scores"]) == set(folds) and row["epochs"] <= max_epochs
         rows.append(row)
     rows.sort(key=lambda row: (not row["eligible"], -row["mean"], row["epochs"], -row["batch"]))
-    print(f"final-epoch training UF1 on the training subjects of held-out folds {folds} (mean over folds):")
+    what = "training UF1 on the fitted" if by == "fit" else "validation UF1 on the left-out"
+    print(f"final-epoch {what} subjects of folds {folds} (mean over folds):")
     for row in rows:
         per_fold = " ".join(f"{row['scores'].get(fold, float('nan')):.4f}" for fold in folds)
         note = "" if row["eligible"] else f"  (not eligible: > {max_epochs:g} epochs or folds missing)"
@@ -99,14 +134,27 @@ def summarize(log_path: str | Path, max_epochs: float) -> dict | None:
     return chosen
 
 
+def fold_key(record: dict) -> str:
+    """The held-out subject, plus the validation group when there is one."""
+    group = record.get("validation_group")
+    return record["held_out"] if group is None else f"{record['held_out']}:{group}"
+
+
+def uf1_per_epoch(metric, epoch_logits: list[np.ndarray], references: np.ndarray, num_labels: int) -> list[dict]:
+    return [metric.compute(predictions=logits.argmax(-1), references=references, num_labels=num_labels)
+            for logits in epoch_logits]
+
+
 def main(argv: list[str] | None = None) -> dict | None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["summarize"]:
         parser = argparse.ArgumentParser(prog="recipe_fit.py summarize", description=summarize.__doc__)
         parser.add_argument("fit_log")
         parser.add_argument("--max_epochs", type=float, default=40.0, help="most epochs a selectable recipe may use")
+        parser.add_argument("--by", choices=("fit", "validation"), default="fit",
+                            help="rank by training fit (optimisation settings) or validation UF1 (regularisers)")
         options = parser.parse_args(argv[1:])
-        return summarize(options.fit_log, options.max_epochs)
+        return summarize(options.fit_log, options.max_epochs, options.by)
     own, run_loso_argv = split_own_arguments(argv)
     loso_args, training_args = parse_arguments(run_loso_argv)
     torch.set_num_threads(loso_args.cpu_threads)
@@ -116,33 +164,45 @@ def main(argv: list[str] | None = None) -> dict | None:
         raise ValueError(f"--held_out {own['held_out']!r} is not a subject of {loso_args.dataset}; "
                          f"subjects: {sorted(set(data.subjects.tolist()))}.")
     config = build_config(loso_args, label_names)
-    train = data.subset(data.subjects != own["held_out"])
+    train, validation = split_validation(data.subset(data.subjects != own["held_out"]), own.get("validation_group"))
     fit_args = dataclasses.replace(training_args, save_strategy="no", push_to_hub=False)
     started = time.perf_counter()
-    run = train_fold(config, train, train.pixel_values, fit_args, loso_args.recipe(image_processor),
-                     record_epochs=True)
-    metric, references = load_metric(), train.labels.numpy()
-    scores = [metric.compute(predictions=logits.argmax(-1), references=references, num_labels=config.num_labels)
-              for logits in run.epoch_logits]
+    # One prediction pass per epoch over the fit set followed by the validation subjects, split afterwards.
+    scored = train.pixel_values if validation is None else torch.cat([train.pixel_values, validation.pixel_values])
+    run = train_fold(config, train, scored, fit_args, loso_args.recipe(image_processor), record_epochs=True)
+    metric = load_metric()
+    fit_logits = [logits[: len(train)] for logits in run.epoch_logits]
+    scores = uf1_per_epoch(metric, fit_logits, train.labels.numpy(), config.num_labels)
     record = {
         "name": own.get("name", " ".join(run_loso_argv)),
         "held_out": own["held_out"],
+        "validation_group": own.get("validation_group"),
         "arguments": run_loso_argv,
         "train_samples": len(train),
         "global_step": run.global_step,
         "train_uf1": [round(score["uf1"], 4) for score in scores],
         "train_accuracy": [round(score["accuracy"], 4) for score in scores],
         "final_train_uf1": scores[-1]["uf1"],
+        "validation_samples": 0 if validation is None else len(validation),
+        "validation_uf1": None,
+        "final_validation_uf1": None,
         "time_s": time.perf_counter() - started,
         "device": str(next(run.trainer.model.parameters()).device),
     }
+    if validation is not None:
+        validation_scores = uf1_per_epoch(metric, [logits[len(train):] for logits in run.epoch_logits],
+                                          validation.labels.numpy(), config.num_labels)
+        record["validation_uf1"] = [round(score["uf1"], 4) for score in validation_scores]
+        record["final_validation_uf1"] = validation_scores[-1]["uf1"]
     log_path = Path(own.get("fit_log", Path(training_args.output_dir) / "fit.jsonl"))
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a") as log:
         log.write(json.dumps(record) + "\n")
+    validation_text = ("" if validation is None else
+                       f" validation {record['validation_group']} UF1={record['final_validation_uf1']:.4f}")
     print(f"fit[{record['name']}] held_out={record['held_out']} final train UF1={record['final_train_uf1']:.4f} "
-          f"(best epoch {int(np.argmax(record['train_uf1'])) + 1}) in {record['time_s']:.0f}s -> {log_path}",
-          flush=True)
+          f"(best epoch {int(np.argmax(record['train_uf1'])) + 1}){validation_text} in {record['time_s']:.0f}s "
+          f"-> {log_path}", flush=True)
     return record
 
 

@@ -32,6 +32,25 @@ def test_fit_trains_without_the_held_out_subject_and_logs_each_epoch(assets, tmp
     assert json.loads(log.read_text().splitlines()[-1]) == record
 
 
+def test_validation_group_is_left_out_of_training_and_scored(assets, tmp_path):
+    argv = synthetic_argv(assets, tmp_path / "out", epochs=2) + ["--held_out", "synth02", "--validation_group", "1/2"]
+    record = recipe_fit().main(argv)
+    per_subject = SYNTHETIC["samples_per_subject"]
+    # 4 training subjects dealt round robin into 2 groups: 2 are fitted, 2 validate.
+    assert record["train_samples"] == record["validation_samples"] == 2 * per_subject
+    assert record["validation_group"] == "1/2" and len(record["validation_uf1"]) == 2
+    assert record["final_validation_uf1"] == pytest.approx(record["validation_uf1"][-1], abs=1e-4)
+
+
+@pytest.mark.parametrize("group, message", [
+    ("1/1", "n >= 2"), ("2/2", "0 <= g < n"), ("a/b", "'g/n'"), ("0/9", "only 4 training subjects"),
+])
+def test_bad_validation_group_is_a_clear_error(assets, tmp_path, group, message):
+    argv = synthetic_argv(assets, tmp_path, epochs=1) + ["--held_out", "synth02", "--validation_group", group]
+    with pytest.raises(ValueError, match=message):
+        recipe_fit().main(argv)
+
+
 def test_unknown_held_out_subject_is_a_clear_error(assets, tmp_path):
     with pytest.raises(ValueError, match="--held_out 'nobody' is not a subject"):
         recipe_fit().main(synthetic_argv(assets, tmp_path, epochs=1) + ["--held_out", "nobody"])
@@ -39,9 +58,11 @@ def test_unknown_held_out_subject_is_a_clear_error(assets, tmp_path):
         recipe_fit().main(synthetic_argv(assets, tmp_path, epochs=1))
 
 
-def fit_line(name: str, held_out: str, uf1: float, lr: str, batch: int, epochs: int) -> str:
+def fit_line(name: str, held_out: str, uf1: float, lr: str, batch: int, epochs: int, validation_uf1=None,
+             group=None) -> str:
     arguments = ["--learning_rate", lr, "--per_device_train_batch_size", str(batch), "--num_train_epochs", str(epochs)]
-    return json.dumps({"name": name, "held_out": held_out, "arguments": arguments, "final_train_uf1": uf1})
+    return json.dumps({"name": name, "held_out": held_out, "arguments": arguments, "final_train_uf1": uf1,
+                       "validation_group": group, "final_validation_uf1": validation_uf1})
 
 
 def test_selection_takes_the_best_eligible_mean_fit(tmp_path, capsys):
@@ -69,3 +90,19 @@ def test_selection_ties_go_to_the_cheaper_recipe(tmp_path):
 def test_missing_fit_log_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="No fit log"):
         recipe_fit().summarize(tmp_path / "absent.jsonl", max_epochs=40)
+
+
+def test_selection_by_validation_averages_the_groups_and_skips_fit_only_runs(tmp_path):
+    log = tmp_path / "fit.jsonl"
+    log.write_text("\n".join([
+        fit_line("augment", "a", 0.78, "3e-4", 16, 40, validation_uf1=0.60, group="0/2"),
+        fit_line("augment", "a", 0.79, "3e-4", 16, 40, validation_uf1=0.70, group="1/2"),
+        fit_line("no_augment", "a", 1.00, "3e-4", 16, 40, validation_uf1=0.50, group="0/2"),
+        fit_line("no_augment", "a", 1.00, "3e-4", 16, 40, validation_uf1=0.70, group="1/2"),
+        fit_line("fit_only", "a", 0.99, "3e-4", 16, 40),
+    ]) + "\n")
+    # By fit, every run counts, and none covers all three folds ("a", "a:0/2", "a:1/2"): no recipe qualifies.
+    assert recipe_fit().summarize(log, max_epochs=40, by="fit") is None
+    chosen = recipe_fit().summarize(log, max_epochs=40, by="validation")
+    assert chosen["name"] == "augment" and chosen["mean"] == pytest.approx(0.65)
+    assert set(chosen["scores"]) == {"a:0/2", "a:1/2"}
