@@ -1,6 +1,7 @@
 """Efficiency of EPIR: parameters, forward FLOPs per sample and CPU throughput, against its ablation and a plain ViT.
 
 Run: python benchmarks/bench_model.py [--threads 2] [--seconds 3]
+Rows: the default model, each LOSO ablation (one component off), integration and DTSM off together, a plain ViT.
 FLOPs come from torch.utils.flop_counter (a multiply-add counts 2) on one 28×28 sample in eval mode; throughput is
 samples/s of eval-mode forward passes under torch.inference_mode, timed after warm-up for at least --seconds each.
 """
@@ -41,11 +42,16 @@ def candidates() -> dict[str, tuple[torch.nn.Module, tuple[int, ...] | None]]:
     vit = ViTConfig(hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
                     num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
                     image_size=config.image_size, patch_size=config.patch_size, num_labels=config.num_labels)
-    return {
-        "EPIR (default)": (EPIRForImageClassification(config).eval(), tuple(config.token_counts())),
-        "EPIR, integration+DTSM off": (EPIRForImageClassification(ablated).eval(), tuple(ablated.token_counts())),
-        "plain ViT (same width/depth)": (ViTForImageClassification(vit).eval(), None),
-    }
+    # The LOSO ablation rows: one EPIR component off at a time.
+    single_ablations = {"DNSPT off": {"use_dnspt": False}, "self-suppression off": {"use_self_token_suppression": False},
+                        "integration off": {"use_token_integration": False}, "DTSM off": {"use_dtsm": False},
+                        "contrastive off": {"contrastive_weight": 0.0}}
+    models = {"EPIR (default)": config, "EPIR, integration+DTSM off": ablated}
+    models.update({f"EPIR, {name}": EPIRConfig(**change) for name, change in single_ablations.items()})
+    rows = {name: (EPIRForImageClassification(model_config).eval(), tuple(model_config.token_counts()))
+            for name, model_config in models.items()}
+    rows["plain ViT (same width/depth)"] = (ViTForImageClassification(vit).eval(), None)
+    return rows
 
 
 def main() -> None:
