@@ -58,8 +58,9 @@ class LOSOArguments:
         "help": "EPIRImageProcessor to use (a folder or Hub id); default: EPIRImageProcessor()."})
     cpu_threads: int = field(default=1, metadata={
         "help": "torch intra-op threads (torch.set_num_threads). EPIR's ops are small, so extra threads mostly wait "
-                "on each other: on a shared 2-core machine a composite fold (30 epochs, batch 32) took 76 s with 1 thread and over 400 s "
-                "with 2. To use more cores, run --fold_shard i/n in n processes (or accelerate launch) and merge."})
+                "on each other: on a shared 2-core machine a composite fold (30 epochs, batch 32) took 76 s with 1 "
+                "thread and over 400 s with 2. To use more cores, run --fold_shard i/n in n processes (or accelerate "
+                "launch) and merge."})
     train_full: bool = field(default=False, metadata={
         "help": "Instead of LOSO, train one model on all subjects and save model + processor to OUTPUT_DIR/final "
                 "(pushed with --push_to_hub --hub_model_id)."})
