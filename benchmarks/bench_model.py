@@ -43,7 +43,8 @@ def candidates() -> dict[str, tuple[torch.nn.Module, tuple[int, ...] | None]]:
                     num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
                     image_size=config.image_size, patch_size=config.patch_size, num_labels=config.num_labels)
     # The LOSO ablation rows: one EPIR component off at a time.
-    single_ablations = {"DNSPT off": {"use_dnspt": False}, "self-suppression off": {"use_self_token_suppression": False},
+    single_ablations = {"DNSPT off": {"use_dnspt": False},
+                        "self-suppression off": {"use_self_token_suppression": False},
                         "integration off": {"use_token_integration": False}, "DTSM off": {"use_dtsm": False},
                         "contrastive off": {"contrastive_weight": 0.0}}
     models = {"EPIR (default)": config, "EPIR, integration+DTSM off": ablated}

@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> dict:
     table = seed_table(runs)
     print(f"{runs[0]['protocol']} protocol, {runs[0]['dataset']}, seeds {table['seeds']} (mean ± std over seeds)")
     for name, scores in [("overall", table["overall"]), *table["per_corpus"].items()]:
-        print(f"  {name:<10} " + "  ".join(f"{metric} {mean:.4f} ± {std:.4f}" for metric, (mean, std) in scores.items()))
+        cells = [f"{metric} {mean:.4f} ± {std:.4f}" for metric, (mean, std) in scores.items()]
+        print(f"  {name:<10} " + "  ".join(cells))
     return table
 
 
