@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from run_loso import build_config, load_data, parse_arguments  # noqa: E402
 
 from epir_hf.image_processing_epir import EPIRImageProcessor  # noqa: E402
-from epir_hf.training import LOSOData, LOSOTrainingArguments, loso_subjects  # noqa: E402
+from epir_hf.training import LOSOData, LOSOTrainingArguments, loso_subjects, parse_fold_shard  # noqa: E402
 from epir_hf.training.results import load_metric  # noqa: E402
 from epir_hf.training.trainer import train_fold  # noqa: E402
 
@@ -76,9 +76,9 @@ def argument_value(arguments: list[str], name: str, default: str) -> str:
 
 
 def parse_validation_group(text: str) -> tuple[int, int]:
-    """'g/n' -> (g, n) with 0 <= g < n and n >= 2."""
+    """'g/n' -> (g, n) with 0 <= g < n and n >= 2: a fold shard's syntax, with at least two groups."""
     try:
-        group, groups = (int(part) for part in text.split("/"))
+        group, groups = parse_fold_shard(text)
     except ValueError:
         group, groups = -1, 0
     if groups < 2 or not 0 <= group < groups:
