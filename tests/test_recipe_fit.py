@@ -90,6 +90,13 @@ def test_selection_ties_go_to_the_cheaper_recipe(tmp_path):
 def test_missing_fit_log_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="No fit log"):
         recipe_fit().summarize(tmp_path / "absent.jsonl", max_epochs=40)
+    with pytest.raises(ValueError, match="by must be 'fit' or 'validation'; got 'test'"):
+        recipe_fit().summarize(tmp_path / "absent.jsonl", max_epochs=40, by="test")
+
+
+def test_an_option_without_its_value_is_a_clear_error():
+    with pytest.raises(ValueError, match="--fit_log needs a value"):
+        recipe_fit().split_own_arguments(["--held_out", "sub01", "--fit_log"])
 
 
 def test_selection_by_validation_averages_the_groups_and_skips_fit_only_runs(tmp_path):
