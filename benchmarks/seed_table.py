@@ -5,6 +5,10 @@
 Each argument is a run's output dir (or its results.json). The runs must share protocol, dataset and settings apart
 from the seed, and be complete (every fold scored): a mean over runs that cover different subjects would not be a
 LOSO number. The standard deviation is the sample one (ddof = 1) across seeds.
+
+`--ensemble` also scores the seeds as one ensemble: each held-out sample's class probabilities (softmax of the
+logits each run saved) are averaged over the runs. No choice is made on a test subject, so under `honest` the
+ensemble is an honest number too, but it costs the training of every run it averages.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from epir_hf.training.results import RUN_CONFIG_FILENAME, compute_results, read_fold_records, read_json
 
 METRICS = ("uf1", "uar", "accuracy")
 
@@ -59,16 +66,49 @@ def seed_table(runs: list[dict]) -> dict:
                            for corpus in corpora}}
 
 
+def seed_ensemble(run_dirs: list[str | Path]) -> dict:
+    """Results (as in results.json) of the runs' averaged class probabilities, pooled over folds."""
+    folds = [{record["subject"]: record for record in read_fold_records(directory)} for directory in run_dirs]
+    for directory, records in zip(run_dirs, folds):
+        if records.keys() != folds[0].keys():
+            raise ValueError(f"{directory} holds other folds than {run_dirs[0]}; an ensemble needs the same folds.")
+    records = []
+    for subject, first in folds[0].items():
+        if any(run[subject]["sample_ids"] != first["sample_ids"] for run in folds):
+            raise ValueError(f"Fold {subject!r} holds other samples in some runs.")
+        probabilities = torch.stack([torch.tensor(run[subject]["logits"]).softmax(-1) for run in folds]).mean(0)
+        records.append({**first, "logits": probabilities.log().tolist(),
+                        "predictions": probabilities.argmax(-1).tolist(),
+                        "time_s": sum(run[subject]["time_s"] for run in folds)})
+    run_config = read_json(Path(run_dirs[0]) / RUN_CONFIG_FILENAME)
+    run_config["seed"] = [read_json(Path(directory) / RUN_CONFIG_FILENAME)["seed"] for directory in run_dirs]
+    return compute_results(records, run_config)
+
+
+def print_row(name: str, scores: dict) -> None:
+    """One table row: `metric mean ± std` for seed statistics, `metric value` for a single score."""
+    cells = [f"{metric} {value[0]:.4f} ± {value[1]:.4f}" if isinstance(value, tuple) else f"{metric} {value:.4f}"
+             for metric, value in scores.items() if metric in METRICS]
+    print(f"  {name:<10} " + "  ".join(cells))
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="output dirs (or results.json files) of finished runs")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also score the runs' averaged class probabilities (needs output dirs)")
     options = parser.parse_args(argv)
     runs = [load_results(path) for path in options.runs]
     table = seed_table(runs)
     print(f"{runs[0]['protocol']} protocol, {runs[0]['dataset']}, seeds {table['seeds']} (mean ± std over seeds)")
     for name, scores in [("overall", table["overall"]), *table["per_corpus"].items()]:
-        cells = [f"{metric} {mean:.4f} ± {std:.4f}" for metric, (mean, std) in scores.items()]
-        print(f"  {name:<10} " + "  ".join(cells))
+        print_row(name, scores)
+    if options.ensemble:
+        ensemble = seed_ensemble(options.runs)
+        table["ensemble"] = {"overall": ensemble["metrics"]["overall"], "per_corpus": ensemble["metrics"]["per_corpus"]}
+        print(f"ensemble of seeds {table['seeds']} (averaged class probabilities; {len(runs)}x the training cost)")
+        for name, scores in [("overall", ensemble["metrics"]["overall"]), *ensemble["metrics"]["per_corpus"].items()]:
+            print_row(name, scores)
     return table
 
 

@@ -56,3 +56,49 @@ def test_one_run_or_a_missing_dir_is_a_clear_error(tmp_path):
         seed_table_module().seed_table([results(1, 0.6, 0.7)])
     with pytest.raises(FileNotFoundError, match="No results.json"):
         seed_table_module().load_results(tmp_path)
+
+
+def write_run(directory, seed: int, fold_logits: dict[str, list[list[float]]]) -> str:
+    """A finished run dir: run_config.json plus one fold record per subject (references: class 0, then 1, ...)."""
+    from epir_hf.training.results import atomic_write_json, write_fold_record
+
+    atomic_write_json(directory / "run_config.json", {
+        "protocol": "honest", "seed": seed, "dataset": "synthetic", "label_names": ["a", "b", "c"],
+        "subjects": sorted(fold_logits), "model_config": {}, "training": {"seed": seed}, "recipe": {}})
+    for subject, logits in fold_logits.items():
+        write_fold_record(directory, {
+            "subject": subject, "sample_ids": [f"{subject}_{i}" for i in range(len(logits))],
+            "datasets": ["synthetic"] * len(logits), "references": list(range(len(logits))), "logits": logits,
+            "predictions": np.argmax(logits, axis=1).tolist(), "epoch": 2, "time_s": 1.5})
+    return str(directory)
+
+
+def test_ensemble_averages_class_probabilities_over_seeds(tmp_path):
+    first = {"s1": [[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]], "s2": [[0.0, 0.0, 1.0]]}
+    second = {"s1": [[0.0, 2.5, 0.0], [0.0, 3.0, 0.0]], "s2": [[0.0, 0.0, 2.0]]}
+    runs = [write_run(tmp_path / "r1", 1, first), write_run(tmp_path / "r2", 2, second)]
+    ensemble = seed_table_module().seed_ensemble(runs)
+
+    def softmax(logits):
+        exp = np.exp(np.asarray(logits))
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    expected = np.concatenate([((softmax(first[subject]) + softmax(second[subject])) / 2).argmax(1)
+                               for subject in sorted(first)])
+    # Sample s1_0 is class 0 for the first run and class 1 for the second; the averaged probabilities pick 1.
+    assert expected.tolist() == [1, 1, 2]
+    references = [0, 1, 0]
+    assert ensemble["seed"] == [1, 2]
+    assert ensemble["confusion_matrix"] == [[int(np.sum((np.array(references) == true) & (expected == predicted)))
+                                             for predicted in range(3)] for true in range(3)]
+    assert [fold["uf1"] for fold in ensemble["metrics"]["per_fold"]] == pytest.approx([1 / 3, 0.0])
+    assert ensemble["time_s"]["sum_over_folds"] == pytest.approx(6.0)
+
+
+def test_ensemble_refuses_runs_over_other_folds_or_samples(tmp_path):
+    fold = {"s1": [[1.0, 0.0, 0.0]]}
+    base = write_run(tmp_path / "r1", 1, fold)
+    with pytest.raises(ValueError, match="other folds"):
+        seed_table_module().seed_ensemble([base, write_run(tmp_path / "r2", 2, {**fold, "s2": [[0.0, 1.0, 0.0]]})])
+    with pytest.raises(ValueError, match="other samples"):
+        seed_table_module().seed_ensemble([base, write_run(tmp_path / "r3", 2, {"s1": [[1.0, 0.0, 0.0]] * 2})])
