@@ -62,14 +62,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {args.threads} CPU threads, input 1×3×28×28 (FLOPs) and B×3×28×28 (throughput)")
+    print(f"torch {torch.__version__}, {args.threads} CPU threads, "
+          "input 1×3×28×28 (FLOPs) and B×3×28×28 (throughput)")
     rows, flops = [], {}
     for name, (model, counts) in candidates().items():
         params = sum(p.numel() for p in model.parameters())
         flops[name] = forward_flops(model, 28)
         rows.append((name, params, flops[name], throughput(model, 1, 28, args.seconds),
                      throughput(model, 64, 28, args.seconds), counts))
-    header = f"{'model':30} {'params':>10} {'%HTNet':>7} {'GFLOPs':>8} {'samples/s b=1':>14} {'samples/s b=64':>15}  tokens/block"
+    header = (f"{'model':30} {'params':>10} {'%HTNet':>7} {'GFLOPs':>8} {'samples/s b=1':>14} "
+              f"{'samples/s b=64':>15}  tokens/block")
     print(header)
     print("-" * len(header))
     for name, params, model_flops, single, batched, counts in rows:

@@ -17,7 +17,8 @@ import subprocess
 
 import pytest
 import torch
-from _loso_testing import RUN_LOSO, SYNTHETIC, fold_records, run_loso_module, structure, synthetic_argv, synthetic_assets
+from _loso_testing import (RUN_LOSO, SYNTHETIC, fold_records, run_loso_module, structure, synthetic_argv,
+                           synthetic_assets)
 
 FOLDS = ["synth01", "synth02"]
 EPOCHS = 8

@@ -169,7 +169,8 @@ def test_prepare_cli_reports_bad_input_without_traceback(tmp_path):
 
 def test_prepare_cli_composite_and_push_to_hub_is_private(tmp_path, monkeypatch):
     pushed = {}
-    monkeypatch.setattr(Dataset, "push_to_hub", lambda self, repo_id, **kw: pushed.update(repo=repo_id, n=len(self), **kw))
+    monkeypatch.setattr(Dataset, "push_to_hub",
+                        lambda self, repo_id, **kw: pushed.update(repo=repo_id, n=len(self), **kw))
     dirs = {"casme2": casme2_tree(tmp_path / "c2"), "samm": samm_tree(tmp_path / "samm"),
             "smic": smic_tree(tmp_path / "smic")}
     with pytest.warns(UserWarning):

@@ -242,7 +242,8 @@ def test_single_sample_and_single_class_subjects(tmp_path, balance):
     config = EPIRConfig(**{**TINY_MODEL, "token_merge_schedule": [2, 0]})
     args = LOSOTrainingArguments(output_dir=str(tmp_path), num_train_epochs=2, per_device_train_batch_size=4,
                                  disable_tqdm=True)
-    run_config = {"protocol": "honest", "seed": args.seed, "dataset": "handmade", "subjects": loso_subjects(data.subjects),
+    run_config = {"protocol": "honest", "seed": args.seed, "dataset": "handmade",
+                  "subjects": loso_subjects(data.subjects),
                   "label_names": ["negative", "positive", "surprise"], "model_config": config.to_dict(),
                   "training": training_signature(args), "recipe": {"balance": balance}}
     results = run_loso(data, config, args, TrainingRecipe(balance=balance), run_config, tmp_path)

@@ -141,7 +141,8 @@ def test_token_integration_merges_most_similar_pairs_by_size():
     assert states.shape == (1, 5, 1) and states[0, 0, 0] == 0.0
     assert new_sizes.sum() == sizes.sum()
     assert torch.equal(new_sources.sum(dim=1), torch.ones(1, 6))
-    merged = {tuple(torch.nonzero(row).flatten().tolist()): value for row, value in zip(new_sources[0], states[0, 1:, 0])}
+    merged = {tuple(torch.nonzero(row).flatten().tolist()): value
+              for row, value in zip(new_sources[0], states[0, 1:, 0])}
     assert merged[(0, 1)].item() == pytest.approx((1.0 + 2.0) / 2)
     assert merged[(4, 5)].item() == pytest.approx((5.0 * 1 + 6.0 * 3) / 4)
 

@@ -39,7 +39,8 @@ class FlowAugmentation:
         if not 0.0 <= self.flip_prob <= 1.0:
             raise ValueError(f"flip_prob must be in [0, 1]; got {self.flip_prob}.")
         if not 0.0 <= self.max_translate < 0.5:
-            raise ValueError(f"max_translate must be in [0, 0.5) (a fraction of the image side); got {self.max_translate}.")
+            raise ValueError("max_translate must be in [0, 0.5) (a fraction of the image side); "
+                             f"got {self.max_translate}.")
         if not 0.0 <= self.max_scale < 1.0:
             raise ValueError(f"max_scale must be in [0, 1); got {self.max_scale}.")
 

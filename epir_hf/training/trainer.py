@@ -42,7 +42,8 @@ class LOSOData:
             raise ValueError("The dataset is empty: there is nothing to train or evaluate on.")
         tensors = dataset.with_format("torch", columns=["pixel_values", "label"])[:]
         return cls(pixel_values=tensors["pixel_values"].float(), labels=tensors["label"].long(),
-                   subjects=np.asarray(dataset["subject"], dtype=str), corpora=np.asarray(dataset["dataset"], dtype=str),
+                   subjects=np.asarray(dataset["subject"], dtype=str),
+                   corpora=np.asarray(dataset["dataset"], dtype=str),
                    sample_ids=[str(sample_id) for sample_id in dataset["sample_id"]])
 
     def __len__(self) -> int:
