@@ -68,6 +68,7 @@ def seed_table(runs: list[dict]) -> dict:
 
 def seed_ensemble(run_dirs: list[str | Path]) -> dict:
     """Results (as in results.json) of the runs' averaged class probabilities, pooled over folds."""
+    run_dirs = [Path(path).parent if Path(path).is_file() else Path(path) for path in run_dirs]
     folds = [{record["subject"]: record for record in read_fold_records(directory)} for directory in run_dirs]
     for directory, records in zip(run_dirs, folds):
         if records.keys() != folds[0].keys():
@@ -80,8 +81,8 @@ def seed_ensemble(run_dirs: list[str | Path]) -> dict:
         records.append({**first, "logits": probabilities.log().tolist(),
                         "predictions": probabilities.argmax(-1).tolist(),
                         "time_s": sum(run[subject]["time_s"] for run in folds)})
-    run_config = read_json(Path(run_dirs[0]) / RUN_CONFIG_FILENAME)
-    run_config["seed"] = [read_json(Path(directory) / RUN_CONFIG_FILENAME)["seed"] for directory in run_dirs]
+    run_config = read_json(run_dirs[0] / RUN_CONFIG_FILENAME)
+    run_config["seed"] = [read_json(directory / RUN_CONFIG_FILENAME)["seed"] for directory in run_dirs]
     return compute_results(records, run_config)
 
 
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="output dirs (or results.json files) of finished runs")
     parser.add_argument("--ensemble", action="store_true",
-                        help="also score the runs' averaged class probabilities (needs output dirs)")
+                        help="also score the runs' averaged class probabilities (from their saved folds)")
     options = parser.parse_args(argv)
     runs = [load_results(path) for path in options.runs]
     table = seed_table(runs)

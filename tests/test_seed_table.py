@@ -102,3 +102,18 @@ def test_ensemble_refuses_runs_over_other_folds_or_samples(tmp_path):
         seed_table_module().seed_ensemble([base, write_run(tmp_path / "r2", 2, {**fold, "s2": [[0.0, 1.0, 0.0]]})])
     with pytest.raises(ValueError, match="other samples"):
         seed_table_module().seed_ensemble([base, write_run(tmp_path / "r3", 2, {"s1": [[1.0, 0.0, 0.0]] * 2})])
+
+
+def test_main_prints_the_ensemble_row_from_results_files(tmp_path, capsys):
+    from epir_hf.training.results import atomic_write_json, compute_results, read_fold_records, read_json
+
+    paths = []
+    for seed, logits in [(1, [[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), (2, [[0.0, 2.5, 0.0], [0.0, 3.0, 0.0]])]:
+        run = write_run(tmp_path / f"r{seed}", seed, {"s1": logits})
+        results = compute_results(read_fold_records(run), read_json(tmp_path / f"r{seed}" / "run_config.json"))
+        atomic_write_json(tmp_path / f"r{seed}" / "results.json", results)
+        paths.append(str(tmp_path / f"r{seed}" / "results.json"))
+    table = seed_table_module().main([*paths, "--ensemble"])
+    # Each seed alone is right on both samples or on one; the averaged probabilities predict class 1 for both.
+    assert [table["overall"]["accuracy"][0], table["ensemble"]["overall"]["accuracy"]] == pytest.approx([0.75, 0.5])
+    assert "ensemble of seeds [1, 2]" in capsys.readouterr().out
