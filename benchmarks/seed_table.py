@@ -86,11 +86,12 @@ def seed_ensemble(run_dirs: list[str | Path]) -> dict:
     return compute_results(records, run_config)
 
 
-def print_row(name: str, scores: dict) -> None:
-    """One table row: `metric mean ± std` for seed statistics, `metric value` for a single score."""
-    cells = [f"{metric} {value[0]:.4f} ± {value[1]:.4f}" if isinstance(value, tuple) else f"{metric} {value:.4f}"
-             for metric, value in scores.items() if metric in METRICS]
-    print(f"  {name:<10} " + "  ".join(cells))
+def print_rows(overall: dict, per_corpus: dict) -> None:
+    """The overall row, then one per corpus: `metric mean ± std` for seed statistics, `metric value` for a score."""
+    for name, scores in [("overall", overall), *per_corpus.items()]:
+        cells = [f"{metric} {value[0]:.4f} ± {value[1]:.4f}" if isinstance(value, tuple) else f"{metric} {value:.4f}"
+                 for metric, value in scores.items() if metric in METRICS]
+        print(f"  {name:<10} " + "  ".join(cells))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -102,14 +103,12 @@ def main(argv: list[str] | None = None) -> dict:
     runs = [load_results(path) for path in options.runs]
     table = seed_table(runs)
     print(f"{runs[0]['protocol']} protocol, {runs[0]['dataset']}, seeds {table['seeds']} (mean ± std over seeds)")
-    for name, scores in [("overall", table["overall"]), *table["per_corpus"].items()]:
-        print_row(name, scores)
+    print_rows(table["overall"], table["per_corpus"])
     if options.ensemble:
         ensemble = seed_ensemble(options.runs)
         table["ensemble"] = {"overall": ensemble["metrics"]["overall"], "per_corpus": ensemble["metrics"]["per_corpus"]}
         print(f"ensemble of seeds {table['seeds']} (averaged class probabilities; {len(runs)}x the training cost)")
-        for name, scores in [("overall", ensemble["metrics"]["overall"]), *ensemble["metrics"]["per_corpus"].items()]:
-            print_row(name, scores)
+        print_rows(**table["ensemble"])
     return table
 
 
