@@ -6,6 +6,8 @@ annotation file, computed *before* touching the frame tree, so re-running a note
 saved Arrow dataset at once and editing the annotation sheet rebuilds it. The frame-tree scan and
 its validation run outside `Dataset.from_generator`, so that a bad corpus raises our clear
 FileNotFoundError/ValueError rather than datasets' generic generation error.
+Why a file lock: shards of one LOSO run start as separate processes on a fresh cache; without it
+both build the corpus and the later one replaces the folder the earlier one is already mapping into.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from datasets import Dataset
 from datasets import config as datasets_config
 from datasets.fingerprint import Hasher
+from huggingface_hub.utils import WeakFileLock
 
 from .casme2 import Casme2
 from .casme3 import Casme3
@@ -91,8 +94,17 @@ def load_me_dataset(name: str, data_dir: str | os.PathLike | dict | None = None,
     if use_cache and (target / "dataset_info.json").is_file():
         return Dataset.load_from_disk(str(target))
     plan = corpus.plan(task_spec, strict)  # scans and validates: raises the user-facing errors
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=f".build-{name}-") as build:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with WeakFileLock(target.with_name(f"{key}.lock")):
+        # Another process may have built it while this one waited for the lock.
+        if not (use_cache and (target / "dataset_info.json").is_file()):
+            _build(corpus, task_spec, plan, key, target)
+    return Dataset.load_from_disk(str(target))
+
+
+def _build(corpus, task_spec, plan, key: str, target: Path) -> None:
+    """Generate the corpus in a private folder and move it into place in one step."""
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as build:
         dataset = Dataset.from_generator(corpus.generate, features=corpus.features(task_spec),
                                          gen_kwargs={"plan": plan}, cache_dir=build, fingerprint=key)
         staging = Path(build) / "saved"
@@ -100,6 +112,4 @@ def load_me_dataset(name: str, data_dir: str | os.PathLike | dict | None = None,
         del dataset  # release the memory map of the build cache before it is deleted
         if target.exists():
             shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, target)
-    return Dataset.load_from_disk(str(target))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from _me_fixtures import (CASME2_RAW_OFFSET, SMIC_CLIPS, casme2_tree, casme3_tree, flow_release_tree, frame_value,
@@ -178,3 +181,29 @@ def test_prepare_cli_composite_and_push_to_hub_is_private(tmp_path, monkeypatch)
                       "--output", str(tmp_path / "out"), "--cache_dir", str(tmp_path / "cache"),
                       "--push_to_hub", "me/megc2019-epir"])
     assert pushed == {"repo": "me/megc2019-epir", "n": 13, "private": True}
+
+
+def test_concurrent_first_loads_build_the_corpus_once(tmp_path, monkeypatch):
+    """Two shards starting on a fresh cache: the second waits for the first's build instead of replacing it."""
+    from dataset_scripts.synthetic import SyntheticCorpus
+
+    original, started, release = SyntheticCorpus.generate, [], threading.Event()
+
+    def slow_generate(plan):
+        started.append(threading.get_ident())
+        release.wait(timeout=30)
+        yield from original(plan)
+
+    monkeypatch.setattr(SyntheticCorpus, "generate", staticmethod(slow_generate))
+    options = {"num_subjects": 3, "samples_per_subject": 2, "cache_dir": tmp_path / "cache"}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(load_me_dataset, "synthetic", **options)
+        while not started:
+            time.sleep(0.01)
+        second = pool.submit(load_me_dataset, "synthetic", **options)
+        time.sleep(1.0)  # time enough for an unguarded second load to start its own build
+        release.set()
+        results = [first.result(timeout=60), second.result(timeout=60)]
+    assert len(started) == 1
+    assert results[0]["sample_id"] == results[1]["sample_id"]
+    assert results[0].cache_files == results[1].cache_files
