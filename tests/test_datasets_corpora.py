@@ -198,7 +198,7 @@ def test_concurrent_first_loads_build_the_corpus_once(tmp_path, monkeypatch):
     options = {"num_subjects": 3, "samples_per_subject": 2, "cache_dir": tmp_path / "cache"}
     with ThreadPoolExecutor(max_workers=2) as pool:
         first = pool.submit(load_me_dataset, "synthetic", **options)
-        while not started:
+        while not started and not first.done():  # done early only if the first load failed
             time.sleep(0.01)
         second = pool.submit(load_me_dataset, "synthetic", **options)
         time.sleep(1.0)  # time enough for an unguarded second load to start its own build
