@@ -9,7 +9,8 @@ this check without touching the LOSO test predictions, which keeps the `honest` 
 
 For the fold of `--held_out`, a fresh seeded model trains exactly as a LOSO fold would (same Trainer, recipe and
 augmentation) on every other subject; after each epoch it predicts its own training samples without
-augmentation. The held-out subject is dropped before training and never predicted. One JSON line per run goes to
+augmentation (averaged with the mirror, as the runner predicts, unless `--test_time_flip false`). The held-out
+subject is dropped before training and never predicted. One JSON line per run goes to
 `--fit_log` (default OUTPUT_DIR/fit.jsonl): the per-epoch training UF1 and accuracy, the final epoch's, and the
 training time.
 

@@ -21,6 +21,7 @@ from transformers.video_utils import load_video
 
 from .apex_spotting import APEX_SCORES, spot_apex
 from .face_crop import check_box, crop
+from .flow_mirror import FlowMirror, average_with_mirror
 from .image_processing_epir import load_frame
 
 TASK = "micro-expression-recognition"
@@ -96,7 +97,10 @@ class MicroExpressionRecognitionPipeline(Pipeline):
     - any dict input may carry a `"name"` (e.g. a sample id) that error messages use.
 
     A single bare image is rejected: one frame holds no motion. For a precomputed flow image use
-    `pipeline("image-classification", model=..., trust_remote_code=True)`.
+    `pipeline("image-classification", model=..., trust_remote_code=True)`, which scores the flow alone.
+
+    By default the scores average the class probabilities of the flow and of its mirror (u negated), as the LOSO
+    benchmark predicts (`run_loso.py --test_time_flip`); `test_time_flip=False` scores the flow alone.
 
     Output per sample: for a pair, `[{"label": ..., "score": ...}, ...]` (best first, `top_k` of them). For a video,
     or with `return_token_map=True`, a dict `{"predictions": [...], ...}` that adds `onset_index`, `apex_index`
@@ -125,6 +129,7 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         if not hasattr(self.image_processor, "crop_faces"):
             raise ValueError(f"The {TASK} pipeline needs the EPIR image processor (EPIRImageProcessor), got "
                              f"{type(self.image_processor).__name__}.")
+        self.mirror = FlowMirror.from_image_processor(self.image_processor)
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
         """Classify a pair dict, a video (path, frame list or array) or a list of those; see the class doc."""
@@ -141,7 +146,8 @@ class MicroExpressionRecognitionPipeline(Pipeline):
 
     def _sanitize_parameters(self, top_k: int | None = None, onset_index: int | None = None,
                              apex_index: int | None = None, apex_score: str | None = None,
-                             face_box: Any = None, return_token_map: bool | None = None):
+                             face_box: Any = None, return_token_map: bool | None = None,
+                             test_time_flip: bool | None = None):
         preprocess_params = {key: value for key, value in (("onset_index", onset_index), ("apex_index", apex_index),
                                                            ("apex_score", apex_score), ("face_box", face_box))
                              if value is not None}
@@ -154,7 +160,8 @@ class MicroExpressionRecognitionPipeline(Pipeline):
             if not isinstance(top_k, int) or top_k < 1:
                 raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
             postprocess_params["top_k"] = top_k
-        return preprocess_params, {}, postprocess_params
+        forward_params = {} if test_time_flip is None else {"test_time_flip": bool(test_time_flip)}
+        return preprocess_params, forward_params, postprocess_params
 
     def preprocess(self, inputs: Any, onset_index: int | None = None, apex_index: int | None = None,
                    apex_score: str = "strain", face_box: Any = None, return_token_map: bool = False
@@ -201,11 +208,15 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         meta["apex_index"] = apex_index
         return frames[onset_index], frames[apex_index], face_box, meta
 
-    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+    def _forward(self, model_inputs: dict[str, Any], test_time_flip: bool = True) -> dict[str, Any]:
         meta = model_inputs.pop("meta")
-        outputs = self.model(pixel_values=model_inputs["pixel_values"])
-        return {"logits": outputs.logits, "kept_patch_mask": getattr(outputs, "kept_patch_mask", None),
-                "meta": meta}
+        pixel_values = model_inputs["pixel_values"]
+        outputs = self.model(pixel_values=pixel_values)
+        logits = outputs.logits
+        if test_time_flip:
+            logits = average_with_mirror(logits, self.model(pixel_values=self.mirror(pixel_values)).logits)
+        # The token map shows the unmirrored view: the one whose patches line up with the face crop.
+        return {"logits": logits, "kept_patch_mask": getattr(outputs, "kept_patch_mask", None), "meta": meta}
 
     def postprocess(self, model_outputs: dict[str, Any], top_k: int = 5) -> Any:
         config = self.model.config

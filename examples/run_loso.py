@@ -88,7 +88,9 @@ def run_config_for(loso_args: LOSOArguments, training_args: LOSOTrainingArgument
     model_config = config.to_dict()
     model_config.pop("transformers_version", None)
     recipe_record = {"balance": recipe.balance,
-                     "augmentation": dataclasses.asdict(recipe.augmentation) if recipe.augmentation else None}
+                     "augmentation": dataclasses.asdict(recipe.augmentation) if recipe.augmentation else None,
+                     "test_time_mirror": dataclasses.asdict(recipe.test_time_mirror) if recipe.test_time_mirror
+                     else None}
     if loso_args.protocol == "inner-val":
         recipe_record["inner_folds"] = loso_args.inner_folds
     return {

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from epir_hf.flow_mirror import FlowMirror
 from epir_hf.training.augmentation import FlowAugmentation
 
 
@@ -45,7 +46,8 @@ def test_flip_equals_encoding_of_the_mirrored_flow(mean, std):
 
     processor = SimpleNamespace(do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
                                 image_mean=[mean] * 3, image_std=[std] * 3)
-    augmentation = FlowAugmentation.from_image_processor(processor, flip_prob=1.0, max_translate=0.0, max_scale=0.0)
+    augmentation = FlowAugmentation(flip_prob=1.0, max_translate=0.0, max_scale=0.0,
+                                    mirror=FlowMirror.from_image_processor(processor))
     flipped = augmentation(pixel_values, torch.Generator().manual_seed(0))
     torch.testing.assert_close(flipped, expected, atol=1e-5, rtol=0)
     # Without the u negation the mirrored image is wrong: guards against a plain image flip.
@@ -55,7 +57,7 @@ def test_flip_equals_encoding_of_the_mirrored_flow(mean, std):
 def test_default_processor_flip_center_is_zero():
     processor = SimpleNamespace(do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
                                 image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-    assert FlowAugmentation.from_image_processor(processor).u_flip_center == pytest.approx(0.0)
+    assert FlowMirror.from_image_processor(processor).u_flip_center == pytest.approx(0.0)
 
 
 def test_no_op_settings_return_the_input():

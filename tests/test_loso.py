@@ -25,6 +25,7 @@ from _loso_testing import (
 )
 
 from epir_hf import EPIRConfig
+from epir_hf.flow_mirror import FlowMirror
 from epir_hf.training import (
     LOSOData,
     LOSOTrainer,
@@ -179,6 +180,8 @@ def test_resuming_with_other_settings_is_refused(assets, reference_run, tmp_path
     shutil.copytree(reference_dir, copy)
     with pytest.raises(ValueError, match="different settings.*learning_rate"):
         run_loso_module().main(synthetic_argv(assets, copy, "--learning_rate", "0.01"))
+    with pytest.raises(ValueError, match="different settings.*test_time_mirror"):
+        run_loso_module().main(synthetic_argv(assets, copy, "--test_time_flip", "false"))
 
 
 def test_oracle_epoch_protocol_picks_best_test_epoch_and_says_optimistic(assets, tmp_path, capsys):
@@ -373,6 +376,8 @@ def test_loso_arguments_defaults_are_the_honest_recipe():
     assert training_args.optim.startswith("adamw")
     recipe = loso_args.recipe()
     assert recipe.balance == "loss" and recipe.augmentation is not None
+    assert recipe.test_time_mirror == FlowMirror() == recipe.augmentation.mirror
+    assert run_loso_module().parse_arguments(["--test_time_flip", "false"])[0].recipe().test_time_mirror is None
 
 
 def test_results_record_versions_when_run_from_a_source_checkout(monkeypatch):

@@ -55,10 +55,17 @@ def clip(seed: int = 21, amplitudes=RAMP) -> list[np.ndarray]:
     return frames
 
 
-def expected_scores(model, processor, onset, apex) -> dict[str, float]:
+def expected_scores(model, processor, onset, apex, test_time_flip: bool = True) -> dict[str, float]:
+    """The model's class probabilities, averaged with those of the mirrored flow (u negated) by default."""
+    pixel_values = processor(images=[(onset, apex)], return_tensors="pt").pixel_values
+    views = [pixel_values]
+    if test_time_flip:
+        mirrored = pixel_values.flip(-1)
+        mirrored[:, 0] = -mirrored[:, 0]  # the default processor maps u to [-1, 1], so -u is the mirrored u
+        views.append(mirrored)
     with torch.no_grad():
-        logits = model(**processor(images=[(onset, apex)], return_tensors="pt")).logits[0]
-    return {model.config.id2label[i]: score for i, score in enumerate(logits.softmax(-1).tolist())}
+        probabilities = torch.stack([model(pixel_values=view).logits[0].softmax(-1) for view in views]).mean(0)
+    return {model.config.id2label[i]: score for i, score in enumerate(probabilities.tolist())}
 
 
 def test_save_for_hub_writes_a_remote_code_folder(saved):
@@ -70,7 +77,7 @@ def test_save_for_hub_writes_a_remote_code_folder(saved):
     processor_config = json.loads((folder / "preprocessor_config.json").read_text())
     assert processor_config["auto_map"]["AutoImageProcessor"] == "image_processing_epir.EPIRImageProcessor"
     for module in ("pipeline_epir", "image_processing_epir", "optical_flow", "face_crop", "apex_spotting",
-                   "modeling_epir", "configuration_epir"):
+                   "flow_mirror", "modeling_epir", "configuration_epir"):
         assert (folder / f"{module}.py").is_file(), module
     assert not hasattr(model.config, "custom_pipelines")  # the caller's model is left as it was
 
@@ -84,6 +91,18 @@ def test_pair_prediction_matches_the_model(saved, pipe):
     for item in result:
         assert item["score"] == pytest.approx(expected[item["label"]], abs=1e-6)
     assert [item["label"] for item in pipe({"onset": onset, "apex": apex}, top_k=1)] == [result[0]["label"]]
+
+
+def test_test_time_flip_false_scores_the_flow_alone(saved, pipe):
+    _, model, processor = saved
+    onset, apex = clip()[0], clip()[5]
+    result = pipe({"onset": onset, "apex": apex}, test_time_flip=False)
+    expected = expected_scores(model, processor, onset, apex, test_time_flip=False)
+    for item in result:
+        assert item["score"] == pytest.approx(expected[item["label"]], abs=1e-6)
+    # The two views disagree for this random model, so the default average really differs from the single view.
+    flipped = pipe({"onset": onset, "apex": apex})
+    assert {r["label"]: r["score"] for r in flipped} != pytest.approx(expected, abs=1e-4)
 
 
 def test_registry_pipeline_from_live_objects(saved):
@@ -165,8 +184,8 @@ def test_image_classification_pipeline_on_a_precomputed_flow_image(saved, pipe, 
     flow_png = tmp_path / "flow.png"
     Image.fromarray(processor.compute_flow_image(frames[0], frames[5])).save(flow_png)
     classifier = pipeline("image-classification", model=str(folder), trust_remote_code=True)
-    from_flow = classifier(str(flow_png))
-    from_frames = pipe({"onset": frames[0], "apex": frames[5]})
+    from_flow = classifier(str(flow_png))  # the stock pipeline scores the flow alone
+    from_frames = pipe({"onset": frames[0], "apex": frames[5]}, test_time_flip=False)
     assert [r["label"] for r in from_flow] == [r["label"] for r in from_frames]
     assert [r["score"] for r in from_flow] == pytest.approx([r["score"] for r in from_frames], abs=1e-6)
 
@@ -197,6 +216,7 @@ def test_remote_code_user_without_epir_hf(saved, pipe, tmp_path):
     np.save(tmp_path / "onset.npy", frames[0])
     np.save(tmp_path / "apex.npy", frames[5])
     expected = pipe({"onset": frames[0], "apex": frames[5]})
+    expected_single_view = pipe({"onset": frames[0], "apex": frames[5]}, test_time_flip=False)
     pixel_values = saved[2](images=[(frames[0], frames[5])]).pixel_values
     np.save(tmp_path / "pixel_values.npy", pixel_values)
     Image.fromarray(saved[2].compute_flow_image(frames[0], frames[5])).save(tmp_path / "flow.png")
@@ -217,9 +237,9 @@ def test_remote_code_user_without_epir_hf(saved, pipe, tmp_path):
     """, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     outputs = json.loads(result.stdout.split("RESULT", 1)[1])
-    for output in outputs:
-        assert [r["label"] for r in output] == [r["label"] for r in expected]
-        assert [r["score"] for r in output] == pytest.approx([r["score"] for r in expected], abs=1e-5)
+    for output, reference in zip(outputs, (expected, expected, expected_single_view)):
+        assert [r["label"] for r in output] == [r["label"] for r in reference]
+        assert [r["score"] for r in output] == pytest.approx([r["score"] for r in reference], abs=1e-5)
 
 
 def test_visualize_example_writes_an_overlay_png(saved, tmp_path):

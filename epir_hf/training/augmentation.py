@@ -11,10 +11,12 @@ vertical flips (faces are not symmetric top to bottom) or colour jitter (the cha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+
+from ..flow_mirror import FlowMirror
 
 
 @dataclass
@@ -25,15 +27,14 @@ class FlowAugmentation:
         flip_prob: probability of mirroring each sample.
         max_translate: largest shift, as a fraction of the image side, drawn uniformly per axis and sample.
         max_scale: zoom factors are drawn uniformly from [1 - max_scale, 1 + max_scale].
-        u_flip_center: the value `c` with `-u == c - u_pixel` in pixel_values units, i.e. where the min-max
-            normalised u of the mirrored image lands. 0 for the default processor (mean = std = 0.5); see
-            `from_image_processor`.
+        mirror: how a sample is mirrored (where the negated u lands); build it with
+            `FlowMirror.from_image_processor` for a processor other than the default.
     """
 
     flip_prob: float = 0.5
     max_translate: float = 0.1
     max_scale: float = 0.1
-    u_flip_center: float = 0.0
+    mirror: FlowMirror = field(default_factory=FlowMirror)
 
     def __post_init__(self):
         if not 0.0 <= self.flip_prob <= 1.0:
@@ -43,19 +44,6 @@ class FlowAugmentation:
                              f"got {self.max_translate}.")
         if not 0.0 <= self.max_scale < 1.0:
             raise ValueError(f"max_scale must be in [0, 1); got {self.max_scale}.")
-
-    @classmethod
-    def from_image_processor(cls, image_processor, **kwargs) -> FlowAugmentation:
-        """Derive `u_flip_center` from the processor's rescale/normalise settings for channel 0.
-
-        The processor maps a 0..255 value f to x = (r * f - m) / s; the mirrored u is 255 - f, i.e.
-        x' = (255 r - 2 m) / s - x.
-        """
-        rescale = image_processor.rescale_factor if getattr(image_processor, "do_rescale", False) else 1.0
-        mean, std = 0.0, 1.0
-        if getattr(image_processor, "do_normalize", False):
-            mean, std = _first(image_processor.image_mean), _first(image_processor.image_std)
-        return cls(u_flip_center=(255.0 * rescale - 2.0 * mean) / std, **kwargs)
 
     def __call__(self, pixel_values: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Return an augmented copy. Random draws come from `generator` (a CPU generator) for reproducibility."""
@@ -69,9 +57,7 @@ class FlowAugmentation:
 
         augmented = pixel_values.clone()
         flip = flip.to(pixel_values.device)
-        mirrored = augmented[flip].flip(-1)
-        mirrored[:, 0] = self.u_flip_center - mirrored[:, 0]
-        augmented[flip] = mirrored
+        augmented[flip] = self.mirror(augmented[flip])
         if self.max_scale == 0.0 and self.max_translate == 0.0:
             return augmented
         # The grid maps output to input coordinates: sampling at x / scale - shift zooms by `scale` and moves the
@@ -82,6 +68,3 @@ class FlowAugmentation:
         grid = F.affine_grid(theta.to(augmented), list(augmented.shape), align_corners=False)
         return F.grid_sample(augmented, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
-
-def _first(value) -> float:
-    return float(value[0]) if isinstance(value, (list, tuple)) else float(value)

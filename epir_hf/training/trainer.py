@@ -2,7 +2,7 @@
 
 The recipe for small, imbalanced micro-expression data adds to the stock Trainer only what it lacks: a
 class-balanced sampler (or class weights in the model's loss), flow-aware augmentation applied to each training
-batch, and a callback that predicts the held-out subject at every epoch end for the protocols that pick an epoch
+batch, predictions averaged over each sample and its mirror, and a callback that predicts the held-out subject at every epoch end for the protocols that pick an epoch
 (so choosing an epoch never costs a second training run). Everything else (AdamW, warmup + cosine schedule,
 seeding, DDP through accelerate) is the Trainer's own.
 """
@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import StackDataset, WeightedRandomSampler
 from transformers import PreTrainedConfig, Trainer, TrainerCallback, TrainingArguments, set_seed
 
+from ..flow_mirror import FlowMirror, average_with_mirror
 from .augmentation import FlowAugmentation
 
 
@@ -68,10 +69,14 @@ class TrainingRecipe:
         balance: "sampler" (class-balanced sampling with replacement), "loss" (balanced class weights in the
             cross-entropy) or "none".
         augmentation: flow-aware batch augmentation, or None.
+        test_time_mirror: when set, a prediction averages the class probabilities of each sample and of its
+            mirror (the model learns from mirrored samples, so the two views are equally valid and averaging
+            removes some of the model's variance); None predicts each sample once.
     """
 
     balance: str = "loss"
     augmentation: FlowAugmentation | None = field(default_factory=FlowAugmentation)
+    test_time_mirror: FlowMirror | None = field(default_factory=FlowMirror)
 
     def __post_init__(self):
         if self.balance not in ("sampler", "loss", "none"):
@@ -120,12 +125,22 @@ class LOSOTrainer(Trainer):
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, pixel_values: torch.Tensor, batch_size: int) -> np.ndarray:
-    """Logits of `model` in eval mode; restores the previous train/eval mode."""
+def predict_logits(model: torch.nn.Module, pixel_values: torch.Tensor, batch_size: int,
+                   mirror: FlowMirror | None = None) -> np.ndarray:
+    """Logits of `model` in eval mode; restores the previous train/eval mode.
+
+    With `mirror`, the result is the log of the mean class probabilities of each sample and of its mirror.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    logits = [model(pixel_values=batch.to(device)).logits.float().cpu() for batch in pixel_values.split(batch_size)]
+    logits = []
+    for batch in pixel_values.split(batch_size):
+        batch = batch.to(device)
+        batch_logits = model(pixel_values=batch).logits.float()
+        if mirror is not None:
+            batch_logits = average_with_mirror(batch_logits, model(pixel_values=mirror(batch)).logits)
+        logits.append(batch_logits.cpu())
     model.train(was_training)
     return torch.cat(logits).numpy()
 
@@ -137,14 +152,16 @@ class EpochPredictionCallback(TrainerCallback):
     set itself and no gathering is needed.
     """
 
-    def __init__(self, pixel_values: torch.Tensor, batch_size: int, stop_after_epoch: int | None = None):
+    def __init__(self, pixel_values: torch.Tensor, batch_size: int, stop_after_epoch: int | None = None,
+                 mirror: FlowMirror | None = None):
         self.pixel_values = pixel_values
         self.batch_size = batch_size
+        self.mirror = mirror
         self.stop_after_epoch = stop_after_epoch
         self.epoch_logits: list[np.ndarray] = []
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
-        self.epoch_logits.append(predict_logits(model, self.pixel_values, self.batch_size))
+        self.epoch_logits.append(predict_logits(model, self.pixel_values, self.batch_size, self.mirror))
         if self.stop_after_epoch is not None and len(self.epoch_logits) >= self.stop_after_epoch:
             control.should_training_stop = True
         return control
@@ -190,7 +207,8 @@ def train_fold(config: PreTrainedConfig, train: LOSOData, test_pixel_values: tor
     model = build_model(config, args.seed)
     callback = None
     if record_epochs and test_pixel_values is not None:
-        callback = EpochPredictionCallback(test_pixel_values, args.per_device_eval_batch_size, stop_after_epoch)
+        callback = EpochPredictionCallback(test_pixel_values, args.per_device_eval_batch_size, stop_after_epoch,
+                                           recipe.test_time_mirror)
     trainer = LOSOTrainer(model=model, args=args, train_dataset=train.torch_dataset(), recipe=recipe,
                           processing_class=processing_class, callbacks=[callback] if callback is not None else None)
     output = trainer.train()
@@ -198,6 +216,7 @@ def train_fold(config: PreTrainedConfig, train: LOSOData, test_pixel_values: tor
     if callback is not None:
         logits = callback.epoch_logits[-1]
     elif test_pixel_values is not None:
-        logits = predict_logits(trainer.model, test_pixel_values, args.per_device_eval_batch_size)
+        logits = predict_logits(trainer.model, test_pixel_values, args.per_device_eval_batch_size,
+                                recipe.test_time_mirror)
     return FoldTraining(logits=logits, epoch_logits=callback.epoch_logits if callback is not None else [],
                         trainer=trainer, global_step=output.global_step, train_loss=float(output.training_loss))
