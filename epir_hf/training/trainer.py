@@ -2,9 +2,9 @@
 
 The recipe for small, imbalanced micro-expression data adds to the stock Trainer only what it lacks: a
 class-balanced sampler (or class weights in the model's loss), flow-aware augmentation applied to each training
-batch, predictions averaged over each sample and its mirror, and a callback that predicts the held-out subject at every epoch end for the protocols that pick an epoch
-(so choosing an epoch never costs a second training run). Everything else (AdamW, warmup + cosine schedule,
-seeding, DDP through accelerate) is the Trainer's own.
+batch, predictions averaged over each sample and its mirror, and a callback that predicts the held-out subject at
+every epoch end for the protocols that pick an epoch (so choosing an epoch never costs a second training run).
+Everything else (AdamW, warmup + cosine schedule, seeding, DDP through accelerate) is the Trainer's own.
 """
 
 from __future__ import annotations
