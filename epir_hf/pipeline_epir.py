@@ -160,7 +160,10 @@ class MicroExpressionRecognitionPipeline(Pipeline):
             if not isinstance(top_k, int) or top_k < 1:
                 raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
             postprocess_params["top_k"] = top_k
-        forward_params = {} if test_time_flip is None else {"test_time_flip": bool(test_time_flip)}
+        if test_time_flip is not None and not isinstance(test_time_flip, bool):
+            # A string such as "false" would otherwise turn the average on.
+            raise ValueError(f"test_time_flip must be True or False, got {test_time_flip!r}")
+        forward_params = {} if test_time_flip is None else {"test_time_flip": test_time_flip}
         return preprocess_params, forward_params, postprocess_params
 
     def preprocess(self, inputs: Any, onset_index: int | None = None, apex_index: int | None = None,

@@ -103,6 +103,8 @@ def test_test_time_flip_false_scores_the_flow_alone(saved, pipe):
     # The two views disagree for this random model, so the default average really differs from the single view.
     flipped = pipe({"onset": onset, "apex": apex})
     assert {r["label"]: r["score"] for r in flipped} != pytest.approx(expected, abs=1e-4)
+    with pytest.raises(ValueError, match="test_time_flip must be True or False, got 'false'"):
+        pipe({"onset": onset, "apex": apex}, test_time_flip="false")
 
 
 def test_registry_pipeline_from_live_objects(saved):
