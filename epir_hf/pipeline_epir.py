@@ -37,6 +37,13 @@ def _is_frame(obj: Any) -> bool:
     return isinstance(obj, (np.ndarray, torch.Tensor)) and obj.ndim in (2, 3)
 
 
+def _bool_flag(name: str, value: Any) -> bool:
+    """`value` if it is a bool; a string such as "false" would otherwise switch the option on."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def _as_sample(item: Any, name: str) -> dict[str, Any]:
     """One pipeline input as {"onset", "apex", "name"} or {"video", "name"}; a `ValueError` says what is wrong."""
     if isinstance(item, dict):
@@ -154,16 +161,15 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         if apex_score is not None and apex_score not in APEX_SCORES:
             raise ValueError(f"apex_score must be one of {APEX_SCORES}, got {apex_score!r}")
         if return_token_map is not None:
-            preprocess_params["return_token_map"] = bool(return_token_map)
+            preprocess_params["return_token_map"] = _bool_flag("return_token_map", return_token_map)
         postprocess_params = {}
         if top_k is not None:
             if not isinstance(top_k, int) or top_k < 1:
                 raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
             postprocess_params["top_k"] = top_k
-        if test_time_flip is not None and not isinstance(test_time_flip, bool):
-            # A string such as "false" would otherwise turn the average on.
-            raise ValueError(f"test_time_flip must be True or False, got {test_time_flip!r}")
-        forward_params = {} if test_time_flip is None else {"test_time_flip": test_time_flip}
+        forward_params = {}
+        if test_time_flip is not None:
+            forward_params["test_time_flip"] = _bool_flag("test_time_flip", test_time_flip)
         return preprocess_params, forward_params, postprocess_params
 
     def preprocess(self, inputs: Any, onset_index: int | None = None, apex_index: int | None = None,

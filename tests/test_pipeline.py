@@ -157,6 +157,8 @@ def test_token_map_shows_the_patches_dtsm_kept(saved, pipe):
     _, model, processor = saved
     onset, apex = clip()[0], clip()[5]
     result = pipe({"onset": onset, "apex": apex}, return_token_map=True)
+    with pytest.raises(ValueError, match="return_token_map must be True or False, got 'false'"):
+        pipe({"onset": onset, "apex": apex}, return_token_map="false")
     token_map, face = result["token_map"], result["face"]
     assert token_map.shape == face.shape == (128, 128) and face.dtype == np.uint8
     assert set(np.unique(token_map)) <= {0.0, 1.0}
