@@ -372,6 +372,7 @@ def test_loso_arguments_defaults_are_the_honest_recipe():
     assert isinstance(loso_args, LOSOArguments)
     assert loso_args.dataset == "synthetic" and loso_args.protocol == "honest"
     assert training_args.lr_scheduler_type == "cosine" and training_args.warmup_steps > 0
+    assert training_args.num_train_epochs == 60  # the screened default the README and model card document
     assert training_args.save_strategy == "no" and training_args.dataloader_num_workers == 0
     assert training_args.optim.startswith("adamw")
     recipe = loso_args.recipe()
