@@ -200,6 +200,25 @@ def test_oracle_epoch_protocol_picks_best_test_epoch_and_says_optimistic(assets,
         assert chosen_accuracy == pytest.approx(best)
 
 
+def test_oracle_epoch_run_also_scores_its_last_epoch_as_the_honest_run_does(assets, tmp_path, capsys):
+    # A learning rate at which synth02's best test epoch (5 of 6) is not its last, so the two numbers differ.
+    shared = ("--folds", ",".join(SUBJECTS[:2]), "--learning_rate", "3e-3")
+    oracle = run_loso_module().main(synthetic_argv(assets, tmp_path / "oracle", "--protocol", "oracle-epoch",
+                                                   *shared, epochs=6))
+    assert "same models, last epoch: UF1=" in capsys.readouterr().out
+    honest = run_loso_module().main(synthetic_argv(assets, tmp_path / "honest", *shared, epochs=6))
+    honest_records = fold_records(tmp_path / "honest")
+    oracle_records = fold_records(tmp_path / "oracle")
+    assert any(record["epoch"] < record["epochs_trained"] for record in oracle_records.values())
+    for subject, record in oracle_records.items():
+        assert record["last_epoch_predictions"] == honest_records[subject]["predictions"]
+    last_epoch = oracle["metrics"]["last_epoch"]
+    assert last_epoch["note"].startswith("the same models after their last epoch")
+    assert last_epoch["overall"] == honest["metrics"]["overall"]
+    assert last_epoch["per_corpus"] == honest["metrics"]["per_corpus"]
+    assert "last_epoch" not in honest["metrics"]
+
+
 def test_inner_val_protocol_chooses_epoch_from_training_subjects_only(assets, tmp_path):
     output_dir = tmp_path / "inner"
     held_out = SUBJECTS[0]

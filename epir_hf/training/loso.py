@@ -86,6 +86,8 @@ def run_fold(subject: str, data: LOSOData, config: PreTrainedConfig, args: Train
         epoch = len(accuracies) - int(np.argmax(accuracies[::-1]))
         logits = run.epoch_logits[epoch - 1]
         extra["epoch_test_accuracy"] = accuracies
+        # The same models without the choice: what the honest protocol reports, so one run shows the gap.
+        extra["last_epoch_predictions"] = run.epoch_logits[-1].argmax(-1).tolist()
     elif protocol == "inner-val":
         epoch, scores = choose_epoch_inner(config, train, args, recipe, inner_folds, metric)
         run = train_fold(config, train, test.pixel_values, args, recipe, record_epochs=True, stop_after_epoch=epoch)

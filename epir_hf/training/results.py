@@ -31,6 +31,8 @@ PROTOCOL_NOTES = {
                     "an unbiased estimate",
 }
 PROTOCOLS = tuple(PROTOCOL_NOTES)
+LAST_EPOCH_NOTE = ("the same models after their last epoch, without the per-subject epoch choice: what the honest "
+                   "protocol reports for this training")
 
 RUN_CONFIG_FILENAME = "run_config.json"
 RESULTS_FILENAME = "results.json"
@@ -117,10 +119,13 @@ def compute_results(records: Sequence[dict], run_config: dict, metric=None) -> d
     # Macro averages run over the classes that occur in the references or the predictions (scikit-learn's
     # default). Over a whole corpus that is every class; for one subject (often a single class) or a partial run
     # it keeps a class that nobody shows and nobody predicts from counting as F1 = 0.
-    def score(mask: np.ndarray) -> dict:
-        return metric.compute(predictions=predictions[mask], references=references[mask])
+    def pooled(chosen: np.ndarray) -> dict:
+        def score(mask: np.ndarray) -> dict:
+            return metric.compute(predictions=chosen[mask], references=references[mask])
 
-    per_corpus = {str(name): score(corpora == name) for name in np.unique(corpora)}
+        return {"overall": score(np.ones(len(references), dtype=bool)),
+                "per_corpus": {str(name): score(corpora == name) for name in np.unique(corpora)}}
+
     per_fold = []
     for record in records:
         figures = metric.compute(predictions=record["predictions"], references=record["references"])
@@ -133,6 +138,10 @@ def compute_results(records: Sequence[dict], run_config: dict, metric=None) -> d
             "uar": figures["uar"],
             "epoch": record["epoch"],
         })
+    metrics = {**pooled(predictions), "per_fold": per_fold}
+    last_epoch = [record.get("last_epoch_predictions") for record in records]
+    if all(chosen is not None for chosen in last_epoch):  # oracle-epoch folds (those of older versions lack it)
+        metrics["last_epoch"] = {"note": LAST_EPOCH_NOTE, **pooled(np.concatenate(last_epoch).astype(int))}
     subjects = run_config["subjects"]
     done = {record["subject"] for record in records}
     return {
@@ -145,11 +154,7 @@ def compute_results(records: Sequence[dict], run_config: dict, metric=None) -> d
         "folds_completed": len(done),
         "complete": done == set(subjects),
         "missing_folds": [subject for subject in subjects if subject not in done],
-        "metrics": {
-            "overall": score(np.ones(len(references), dtype=bool)),
-            "per_corpus": per_corpus,
-            "per_fold": per_fold,
-        },
+        "metrics": metrics,
         "confusion_matrix": confusion_matrix(references, predictions, num_labels).tolist(),
         "time_s": {"sum_over_folds": float(sum(record["time_s"] for record in records))},
         "config": run_config["model_config"],
@@ -209,7 +214,11 @@ def summary_line(results: dict, output_dir: str | Path) -> str:
         folds += " (INCOMPLETE)"
     parts = [f"LOSO[{protocol_label(results['protocol'])}]", f"dataset={results['dataset']}",
              f"seed={results['seed']}", folds, f"UF1={overall['uf1']:.4f}", f"UAR={overall['uar']:.4f}",
-             f"acc={overall['accuracy']:.4f}", per_corpus, f"-> {Path(output_dir) / RESULTS_FILENAME}"]
+             f"acc={overall['accuracy']:.4f}", per_corpus]
+    if "last_epoch" in results["metrics"]:
+        last = results["metrics"]["last_epoch"]["overall"]
+        parts.append(f"| same models, last epoch: UF1={last['uf1']:.4f} UAR={last['uar']:.4f}")
+    parts.append(f"-> {Path(output_dir) / RESULTS_FILENAME}")
     return " ".join(part for part in parts if part)
 
 
