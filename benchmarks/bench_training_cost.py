@@ -83,7 +83,7 @@ def run_steps(run_dir: str | Path) -> tuple[int, int, float]:
     if not records:
         raise FileNotFoundError(f"--run_dir {str(run_dir)!r} holds no finished folds (expected folds/*.json from "
                                 "run_loso.py or its merge command).")
-    return len(records), sum(record["global_step"] for record in records), sum(r["time_s"] for r in records)
+    return len(records), sum(record["global_step"] for record in records), sum(record["time_s"] for record in records)
 
 
 def main(argv: list[str] | None = None) -> dict:
