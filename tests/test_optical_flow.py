@@ -8,7 +8,7 @@ import pytest
 
 from dataset_scripts.synthetic import draw_face
 from epir_hf.apex_spotting import spot_apex
-from epir_hf.face_crop import check_box, detect_largest_face, expand_box
+from epir_hf.face_crop import check_box, expand_box
 from epir_hf.image_processing_epir import EPIRImageProcessor
 from epir_hf.optical_flow import compute_optical_flow, flow_to_image, min_max_to_uint8, optical_strain
 
@@ -56,7 +56,7 @@ def mean_epe(flow: np.ndarray, truth: np.ndarray) -> float:
 def processor_epe(face: np.ndarray, seed: int, method: str) -> float:
     field = smooth_field(face.shape[0], 2.0, seed)
     processor = EPIRImageProcessor(do_face_crop=False, flow_method=method, flow_size=face.shape[0])
-    flow = processor.compute_flow(face, warp(face, field))
+    flow = processor.process_pair(face, warp(face, field)).flow
     return mean_epe(flow, true_forward_flow(field))
 
 
@@ -152,20 +152,6 @@ def face_in_frame(seed: int, face_size: int = 200, frame_shape=(480, 640), top_l
     return frame
 
 
-def test_largest_face_is_found_where_it_was_drawn():
-    box = detect_largest_face(face_in_frame(0).astype(np.float32))
-    assert box is not None
-    x, y, w, h = box
-    face_center = (260 + 100, 120 + 100)
-    assert abs(x + w / 2 - face_center[0]) < 20 and abs(y + h / 2 - face_center[1]) < 25
-    assert 120 < w < 230
-
-
-def test_no_face_in_noise():
-    noise = np.random.default_rng(0).integers(0, 255, (240, 320)).astype(np.float32)
-    assert detect_largest_face(noise) is None
-
-
 def test_expand_box_grows_and_clips():
     assert expand_box((10, 10, 100, 50), 0.1, 480, 640) == (0, 5, 120, 60)
     assert expand_box((600, 400, 100, 100), 0.0, 480, 640) == (600, 400, 40, 80)
@@ -217,16 +203,10 @@ def test_spot_apex_rejects_bad_arguments(kwargs, message):
         spot_apex(**arguments)
 
 
-@pytest.mark.parametrize("missing, call", [
-    ("optflow", lambda frame: compute_optical_flow(frame, frame, method="tvl1")),
-    ("CascadeClassifier", detect_largest_face),
-])
-def test_an_opencv_build_without_a_needed_part_is_a_clear_error(monkeypatch, missing, call):
-    """Other OpenCV wheels overwrite cv2 without TV-L1 or even the face detector: say which build to install."""
-    import epir_hf.face_crop as face_crop
-
-    monkeypatch.setattr(face_crop._per_thread, "cascade", None, raising=False)
-    monkeypatch.delattr(cv2, missing)
+def test_an_opencv_build_without_tvl1_is_a_clear_error(monkeypatch):
+    """Other OpenCV wheels overwrite cv2 without TV-L1: say which build to install (the face detector's case is in
+    test_face_crop.py)."""
+    monkeypatch.delattr(cv2, "optflow")
     frame = np.full((64, 64), 128, dtype=np.uint8)
-    with pytest.raises(ImportError, match=f"no cv2.{missing}.*opencv-contrib-python-headless"):
-        call(frame)
+    with pytest.raises(ImportError, match="no cv2.optflow.*opencv-contrib-python-headless"):
+        compute_optical_flow(frame, frame, method="tvl1")
