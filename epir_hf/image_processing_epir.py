@@ -18,12 +18,22 @@ from transformers.image_processing_backends import PilBackend
 from transformers.image_processing_utils import BatchFeature, get_size_dict
 from transformers.image_utils import SizeDict
 from transformers.processing_utils import ImagesKwargs, Unpack
+from transformers.utils import logging
 
-from .face_crop import FaceBox, check_box, crop, detect_largest_face, expand_box
+from .face_crop import FaceBox, check_box, crop, expand_box, locate_face
 from .optical_flow import FLOW_METHODS, compute_optical_flow, flow_to_image, min_max_to_uint8, resize_to
 
+logger = logging.get_logger(__name__)
+
 NO_FACE_POLICIES = ("error", "full_frame")
+FACE_REGION_SOURCES = ("detected", "already_cropped", "given", "not_cropped", "not_found")
+NO_RELIABLE_MOTION = "no reliable motion"
+_FLOW_OPTIONS = ("do_face_crop", "face_margin", "on_no_face", "flow_method", "flow_size", "min_motion", "size")
+_CALL_OPTIONS = _FLOW_OPTIONS[:-1] + ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")
 _MIN_SIDE = 16
+MIN_MOTION = 0.035
+"""Default `min_motion`: mean flow magnitude (pixels of the 128 px face crop) below which a pair shows no motion
+that TV-L1 can tell from sensor noise; how it was chosen is in docs/preprocessing.md."""
 _PIL_FLOAT_MODES = ("F",)
 _PIL_INTEGER_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
@@ -36,6 +46,45 @@ class EPIRImageProcessorKwargs(ImagesKwargs, total=False):
     on_no_face: str | None
     flow_method: str | None
     flow_size: int | None
+    min_motion: float | None
+
+
+@dataclass(frozen=True)
+class FaceRegion:
+    """The part of a pair's frames the flow is computed on, and how it was chosen.
+
+    `box` is (x, y, w, h) in frame pixels, or None when the whole frames are used as they are. `source` is one of
+    `FACE_REGION_SOURCES`: "detected" (a face found in a larger frame), "already_cropped" (the frame is itself a
+    face crop, so all of it is used), "given" (the caller's box), "not_cropped" (`do_face_crop=False`) or
+    "not_found" (no face, `on_no_face="full_frame"`).
+    """
+
+    box: FaceBox | None
+    source: str
+
+
+@dataclass(frozen=True)
+class PairFlow:
+    """Everything `EPIRImageProcessor.process_pair` computed for one (onset, apex) pair.
+
+    `onset_face` / `apex_face` are the float32 `flow_size`² grayscale crops (0..255), `flow` their float32
+    `[flow_size, flow_size, 2]` onset→apex flow in pixels, `flow_image` the uint8 (u, v, strain) image the model
+    reads, `pixel_values` its float32 (3, H, W) model input, and `motion` the mean flow magnitude in pixels of the
+    `flow_size` crop. Below `min_motion` the pair shows no motion that the flow can tell from noise.
+    """
+
+    region: FaceRegion
+    onset_face: np.ndarray
+    apex_face: np.ndarray
+    flow: np.ndarray
+    flow_image: np.ndarray
+    pixel_values: np.ndarray
+    motion: float
+    min_motion: float
+
+    @property
+    def reliable_motion(self) -> bool:
+        return self.motion >= self.min_motion
 
 
 @dataclass(frozen=True)
@@ -47,6 +96,7 @@ class FlowSettings:
     on_no_face: str
     flow_method: str
     flow_size: int
+    min_motion: float
     height: int
     width: int
 
@@ -61,6 +111,9 @@ class FlowSettings:
             raise ValueError(f"flow_method must be one of {FLOW_METHODS}, got {self.flow_method!r}")
         if not isinstance(self.flow_size, int) or self.flow_size < _MIN_SIDE:
             raise ValueError(f"flow_size must be an integer >= {_MIN_SIDE} (pixels), got {self.flow_size!r}")
+        if isinstance(self.min_motion, bool) or not isinstance(self.min_motion, (int, float)) or not (
+                0.0 <= self.min_motion < float("inf")):
+            raise ValueError(f"min_motion must be a mean flow magnitude in pixels >= 0, got {self.min_motion!r}")
         if not (isinstance(self.height, int) and isinstance(self.width, int) and self.height > 0 and self.width > 0):
             raise ValueError(f"size must give a positive height and width, got {self.height}x{self.width}")
 
@@ -187,15 +240,20 @@ class EPIRImageProcessor(PilBackend):
     `flow_size` on its own, so their sizes may differ.
 
     Args:
-        do_face_crop (`bool`, defaults to `True`): detect the largest face (OpenCV Haar cascade) on the onset frame
-            and crop that box from both frames. Set `False` for corpora that ship cropped faces.
-        face_margin (`float`, defaults to 0.0): grow a *detected* box by this fraction of its size on every side
-            (a box given in `face_boxes` is used as is).
+        do_face_crop (`bool`, defaults to `True`): locate the face on the onset frame (OpenCV's bundled cascades,
+            see `epir_hf.face_crop.locate_face`) and crop that box from both frames. A frame that is already a face
+            crop, as the corpora ship them, is recognised and used whole. `False` skips detection entirely.
+        face_margin (`float`, defaults to 0.0): grow a box *detected in a larger frame* by this fraction of its size
+            on every side (a box given in `face_boxes`, or a frame that is already a face crop, is used as is).
         on_no_face (`str`, defaults to `"error"`): `"error"` raises a `ValueError` naming the sample when no face
             is found; `"full_frame"` uses the whole frame instead.
         flow_method (`str`, defaults to `"tvl1"`): `"tvl1"` (Dual TV-L1, as in the literature), `"dis"` or
             `"farneback"` (faster).
         flow_size (`int`, defaults to 128): side in pixels of the square face crops the flow is computed on.
+        min_motion (`float`, defaults to `MIN_MOTION`): mean flow magnitude, in pixels of the `flow_size` crop,
+            below which a pair is reported as showing "no reliable motion" (a logged warning, and a flag in the
+            pipeline's output): per-channel min–max normalisation would otherwise stretch sensor noise into an
+            input that looks like motion to the model.
         size (`dict`, defaults to `{"height": 28, "width": 28}`): size of the flow image fed to the model.
         do_rescale, rescale_factor, do_normalize, image_mean, image_std: as in every transformers image processor.
 
@@ -216,6 +274,7 @@ class EPIRImageProcessor(PilBackend):
     on_no_face = "error"
     flow_method = "tvl1"
     flow_size = 128
+    min_motion = MIN_MOTION
     size = {"height": 28, "width": 28}
     do_rescale = True
     rescale_factor = 1 / 255
@@ -229,8 +288,7 @@ class EPIRImageProcessor(PilBackend):
 
     def flow_settings(self, **overrides: Any) -> FlowSettings:
         """This processor's flow options, optionally overridden, validated (a `ValueError` names a bad one)."""
-        values = {key: overrides.get(key, getattr(self, key)) for key in
-                  ("do_face_crop", "face_margin", "on_no_face", "flow_method", "flow_size", "size")}
+        values = {key: overrides.get(key, getattr(self, key)) for key in _FLOW_OPTIONS}
         size = values.pop("size")
         try:
             size = get_size_dict(dict(size) if isinstance(size, SizeDict) else size)
@@ -241,72 +299,89 @@ class EPIRImageProcessor(PilBackend):
 
     # ------------------------------------------------------------------ single pairs
 
-    def face_box(self, onset_gray: np.ndarray, name: str = "sample", settings: FlowSettings | None = None
-                 ) -> FaceBox | None:
-        """The crop box for a pair whose onset frame is `onset_gray`, or None for the full frame.
+    def face_region(self, onset_gray: np.ndarray, name: str = "sample", settings: FlowSettings | None = None
+                    ) -> FaceRegion:
+        """Where the face of a pair whose onset frame is `onset_gray` lies, and how that was decided.
 
         Applies `do_face_crop`, `face_margin` and `on_no_face` (a `ValueError` naming `name` when no face is
-        found and `on_no_face="error"`).
+        found and `on_no_face="error"`). A frame that is already a face crop keeps its whole area, without margin.
         """
         settings = settings or self.flow_settings()
         if not settings.do_face_crop:
-            return None
-        box = detect_largest_face(onset_gray)
-        if box is None:
+            return FaceRegion(None, "not_cropped")
+        detection = locate_face(onset_gray)
+        if detection is None:
             if settings.on_no_face == "error":
                 height, width = onset_gray.shape
                 raise ValueError(
                     f"{name}: no face found in the {width}x{height} onset frame. Pass its box in face_boxes=, "
                     "use do_face_crop=False for frames that are already cropped faces, or on_no_face='full_frame'."
                 )
-            return None
-        return expand_box(box, settings.face_margin, *onset_gray.shape)
+            return FaceRegion(None, "not_found")
+        if detection.whole_frame:
+            return FaceRegion(detection.box, "already_cropped")
+        return FaceRegion(expand_box(detection.box, settings.face_margin, *onset_gray.shape), "detected")
 
-    def crop_faces(self, onset: Any, apex: Any, face_box: FaceBox | None = None, name: str = "sample",
-                   settings: FlowSettings | None = None) -> tuple[np.ndarray, np.ndarray, FaceBox | None]:
-        """Load a pair, crop the face and resize both crops to `flow_size`.
+    def process_pair(self, onset: Any, apex: Any, face_box: FaceBox | FaceRegion | None = None,
+                     name: str = "sample", **kwargs: Unpack[EPIRImageProcessorKwargs]) -> PairFlow:
+        """One (onset, apex) pair through the whole flow path, returning everything that was computed.
 
-        Returns (onset_face, apex_face, box): float32 `flow_size`×`flow_size` grayscale crops (0..255) and the box
-        that was applied (None when the whole frames were used).
+        The pipeline, `compute_flow_image`, batches and the visualisation all go through here, so a pair is
+        loaded, located, cropped and turned into flow exactly once. `face_box` is an (x, y, w, h) box of the
+        frames, a `FaceRegion` from `face_region` (a video reuses its onset's), or None to locate the face.
+        `kwargs` are processor options for this call only.
         """
-        settings = settings or self.flow_settings()
+        settings = self.flow_settings(**kwargs)
         onset_gray = load_frame(onset, f"{name} onset")
         apex_gray = load_frame(apex, f"{name} apex")
         height, width = onset_gray.shape
-        if face_box is not None or settings.do_face_crop:
+        if isinstance(face_box, FaceRegion):
+            region = face_box
+        elif face_box is not None:
+            region = FaceRegion(check_box(face_box, height, width, f"{name} face box"), "given")
+        else:
+            region = None
+        if region is None and settings.do_face_crop or region is not None and region.box is not None:
             if apex_gray.shape != onset_gray.shape:
                 raise ValueError(
                     f"{name}: the onset frame is {width}x{height} but the apex frame is {apex_gray.shape[1]}x"
                     f"{apex_gray.shape[0]}; with a face crop both frames must have the same size (the onset's box "
                     "is applied to the apex). Use do_face_crop=False for frames that are already cropped faces."
                 )
-            box = (check_box(face_box, height, width, f"{name} face box") if face_box is not None
-                   else self.face_box(onset_gray, name, settings))
-        else:
-            box = None
-        if box is not None:
-            onset_gray, apex_gray = crop(onset_gray, box), crop(apex_gray, box)
+        region = region or self.face_region(onset_gray, name, settings)
+        if region.box is not None:
+            onset_gray, apex_gray = crop(onset_gray, region.box), crop(apex_gray, region.box)
         side = settings.flow_size
-        return resize_to(onset_gray, side, side), resize_to(apex_gray, side, side), box
-
-    def compute_flow(self, onset: Any, apex: Any, face_box: FaceBox | None = None, name: str = "sample",
-                     settings: FlowSettings | None = None) -> np.ndarray:
-        """The flow stage: float32 `[flow_size, flow_size, 2]` onset→apex flow (u, v) of the face crop, in pixels
-        of the `flow_size` crop."""
-        settings = settings or self.flow_settings()
-        onset_face, apex_face, _ = self.crop_faces(onset, apex, face_box, name, settings)
-        return compute_optical_flow(onset_face, apex_face, settings.flow_method)
+        onset_face, apex_face = resize_to(onset_gray, side, side), resize_to(apex_gray, side, side)
+        flow = compute_optical_flow(onset_face, apex_face, settings.flow_method)
+        flow_image = flow_to_image(flow, settings.height, settings.width)
+        motion = float(np.linalg.norm(flow, axis=-1).mean())
+        if motion < settings.min_motion:
+            logger.warning(f"{name}: {NO_RELIABLE_MOTION} (mean flow {motion:.3f} px at {side} px, below "
+                           f"min_motion={settings.min_motion}); the scores of such a pair reflect noise.")
+        return PairFlow(region=region, onset_face=onset_face, apex_face=apex_face, flow=flow, flow_image=flow_image,
+                        pixel_values=self._pixel_values(flow_image, **kwargs), motion=motion,
+                        min_motion=settings.min_motion)
 
     def compute_flow_image(self, onset: Any, apex: Any, face_box: FaceBox | None = None, name: str = "sample",
-                           settings: FlowSettings | None = None) -> np.ndarray:
+                           **kwargs: Unpack[EPIRImageProcessorKwargs]) -> np.ndarray:
         """uint8 `[height, width, 3]` RGB flow image (u, v, strain), each channel min–max normalised to 0..255.
 
         The layout of the public MEGC2019 composite PNGs, so a dataset can cache it as an `Image` feature and
         later feed it through `flows=` with identical results.
         """
-        settings = settings or self.flow_settings()
-        flow = self.compute_flow(onset, apex, face_box, name, settings)
-        return flow_to_image(flow, settings.height, settings.width)
+        return self.process_pair(onset, apex, face_box, name, **kwargs).flow_image
+
+    def _pixel_values(self, flow_image: np.ndarray, **kwargs: Any) -> np.ndarray:
+        """float32 (3, H, W) model input of one flow image, with this processor's (or the call's) scaling."""
+        option = {key: kwargs.get(key, getattr(self, key)) for key in
+                  ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")}
+        values = np.moveaxis(flow_image, -1, 0).astype(np.float32)
+        if option["do_rescale"]:
+            values = self.rescale(values, option["rescale_factor"])
+        if option["do_normalize"]:
+            values = self.normalize(values, option["image_mean"], option["image_std"])
+        return values.astype(np.float32, copy=False)
 
     # ------------------------------------------------------------------ batches
 
@@ -328,16 +403,15 @@ class EPIRImageProcessor(PilBackend):
             return_tensors: `"pt"` for torch tensors, `"np"` or None for a float32 numpy array (B, 3, H, W).
             kwargs: any constructor option, for this call only.
         """
-        flow_kwargs = {key: kwargs[key] for key in ("do_face_crop", "face_margin", "on_no_face", "flow_method",
-                                                    "flow_size", "size") if key in kwargs}
+        flow_kwargs = {key: kwargs[key] for key in _FLOW_OPTIONS if key in kwargs}
         self.flow_settings(**flow_kwargs)  # clear ValueErrors before transformers' generic type checks
         return super().preprocess(images, image_like_kwargs={"flows": flows, "face_boxes": face_boxes}, **kwargs)
 
     def _preprocess_image_like_inputs(self, images: Any, flows: Any = None, face_boxes: Any = None, *,
-                                      size, do_rescale: bool, rescale_factor: float, do_normalize: bool,
-                                      image_mean, image_std, return_tensors=None, **kwargs) -> BatchFeature:
-        settings = FlowSettings(kwargs["do_face_crop"], kwargs["face_margin"], kwargs["on_no_face"],
-                                kwargs["flow_method"], kwargs["flow_size"], size.height, size.width)
+                                      size, return_tensors=None, **kwargs) -> BatchFeature:
+        options = {key: kwargs[key] for key in _CALL_OPTIONS}
+        options["size"] = {"height": size.height, "width": size.width}
+        settings = self.flow_settings(**options)
         if (images is None) == (flows is None):
             raise ValueError("Pass either images= (onset, apex) frame pairs or flows= precomputed flow images, "
                              "exactly one of them.")
@@ -350,20 +424,13 @@ class EPIRImageProcessor(PilBackend):
             if not flow_list:
                 raise ValueError("flows= is empty; expected at least one flow image")
             loaded = [load_flow_image(flow, f"flow {index}") for index, flow in enumerate(flow_list)]
-            flow_images = [min_max_to_uint8(resize_to(flow, settings.height, settings.width)) for flow in loaded]
+            pixel_values = [self._pixel_values(min_max_to_uint8(resize_to(flow, settings.height, settings.width)),
+                                               **options) for flow in loaded]
         else:
             pairs = _as_pairs(images)
             boxes = _as_boxes(face_boxes, len(pairs))
-            flow_images = [self.compute_flow_image(onset, apex, box, f"sample {index}", settings)
-                           for index, ((onset, apex), box) in enumerate(zip(pairs, boxes))]
-        pixel_values = []
-        for flow_image in flow_images:
-            values = np.moveaxis(flow_image, -1, 0).astype(np.float32)
-            if do_rescale:
-                values = self.rescale(values, rescale_factor)
-            if do_normalize:
-                values = self.normalize(values, image_mean, image_std)
-            pixel_values.append(values.astype(np.float32, copy=False))
+            pixel_values = [self.process_pair(onset, apex, box, f"sample {index}", **options).pixel_values
+                            for index, ((onset, apex), box) in enumerate(zip(pairs, boxes))]
         return BatchFeature(data={"pixel_values": np.stack(pixel_values)}, tensor_type=return_tensors)
 
 
@@ -392,4 +459,4 @@ def _as_boxes(face_boxes: Any, count: int) -> list[Any]:
     return list(face_boxes)
 
 
-__all__ = ["EPIRImageProcessor", "FlowSettings", "load_frame", "load_flow_image"]
+__all__ = ["EPIRImageProcessor", "FaceRegion", "FlowSettings", "PairFlow", "load_frame", "load_flow_image"]

@@ -16,15 +16,18 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 from transformers import Pipeline
-from transformers.video_utils import load_video
 
-from .apex_spotting import APEX_SCORES, spot_apex
+from .apex_spotting import APEX_SCORES, ApexScorer
 from .face_crop import check_box, crop
 from .flow_mirror import FlowMirror, average_with_mirror
-from .image_processing_epir import load_frame
+from .hub_card import TrainingRecord, write_model_card
+from .image_processing_epir import FaceRegion
+from .video_frames import VideoFrames
 
 TASK = "micro-expression-recognition"
+WINDOW_OPTIONS = ("start_frame", "end_frame", "start_time", "end_time", "max_frames")
 _IMAGE_EXTENSIONS = frozenset(Image.registered_extensions())
 
 
@@ -56,6 +59,9 @@ def _as_sample(item: Any, name: str) -> dict[str, Any]:
             return _as_sample(item["video"], str(item.get("name", name)))
         return {"name": name, **item}
     if isinstance(item, (str, os.PathLike)) and not _is_frame(item):
+        if os.path.isdir(item):
+            raise ValueError(f"{name}: {os.fspath(item)!r} is a folder, not a video file; pass a video file, or a "
+                             "list of the frame image paths in temporal order")
         if not os.path.isfile(item):
             raise FileNotFoundError(f"{name}: no such video file: {os.fspath(item)!r}")
         return {"video": item, "name": name}
@@ -72,24 +78,6 @@ def _as_sample(item: Any, name: str) -> dict[str, Any]:
                      f"(T, H, W[, C]) array, got {type(item).__name__}")
 
 
-def _video_frames(video: Any, name: str) -> list[np.ndarray]:
-    """The grayscale frames of a video (path, frame list or (T, H, W[, C]) array), all of one size."""
-    if isinstance(video, (str, os.PathLike)):
-        try:
-            video, _ = load_video(os.fspath(video), backend="opencv")
-        except (ValueError, cv2.error) as error:
-            raise ValueError(f"{name}: could not decode any frame of the video {os.fspath(video)!r} ({error})"
-                             ) from None
-    if len(video) < 2:
-        raise ValueError(f"{name}: a video needs at least 2 frames (onset and apex), got {len(video)}")
-    frames = [load_frame(frame, f"{name} frame {index}") for index, frame in enumerate(video)]
-    for index, frame in enumerate(frames):
-        if frame.shape != frames[0].shape:
-            raise ValueError(f"{name} frame {index}: is {frame.shape[1]}x{frame.shape[0]} but frame 0 is "
-                             f"{frames[0].shape[1]}x{frames[0].shape[0]}; all frames of a video must match")
-    return frames
-
-
 class MicroExpressionRecognitionPipeline(Pipeline):
     r"""
     Micro-expression recognition with EPIR from raw frames or a clip.
@@ -98,29 +86,40 @@ class MicroExpressionRecognitionPipeline(Pipeline):
 
     - `{"onset": frame, "apex": frame}`: a pair of frames (PIL image, array, tensor or image path).
     - a video: a video file path (`"clip.mp4"`), a list of frames, a (T, H, W[, C]) array, or `{"video": ...}`.
-      The onset is frame `onset_index` (default 0); the apex is spotted as the frame of maximum mean optical
-      strain (or flow magnitude, `apex_score="magnitude"`) relative to the onset on a 64×64 face crop, unless
-      `apex_index=` is given.
+      A video file is decoded as a stream: with `onset_index` and `apex_index` (absolute frame indices) only those
+      two frames are read; otherwise the apex is spotted as the frame of maximum mean optical strain (or flow
+      magnitude, `apex_score="magnitude"`) relative to the onset on a 64×64 face crop, scoring one frame at a
+      time, so memory does not grow with the video's length. The search window is the whole video, or
+      `start_frame` / `end_frame` (frames [start, end)) or `start_time` / `end_time` (seconds), capped at
+      `max_frames` frames; the onset defaults to the window's first frame.
     - any dict input may carry a `"name"` (e.g. a sample id) that error messages use.
 
     A single bare image is rejected: one frame holds no motion. For a precomputed flow image use
-    `pipeline("image-classification", model=..., trust_remote_code=True)`, which scores the flow alone.
+    `pipeline("image-classification", model=..., trust_remote_code=True)`: transformers' stock pipeline, which
+    scores the flow alone — without the mirror average below — so its scores differ from this pipeline's and from
+    the LOSO evaluation's for the same flow.
 
     By default the scores average the class probabilities of the flow and of its mirror (u negated), as the LOSO
     benchmark predicts (`run_loso.py --test_time_flip`); `test_time_flip=False` scores the flow alone.
 
-    Output per sample: for a pair, `[{"label": ..., "score": ...}, ...]` (best first, `top_k` of them). For a video,
-    or with `return_token_map=True`, a dict `{"predictions": [...], ...}` that adds `onset_index`, `apex_index`
-    and, when spotted, `apex_scores` (videos), and `token_map` (float32 0/1 mask of the patches DTSM kept,
-    upsampled to the `flow_size` face crop) with `face` (that apex face crop, uint8) for `return_token_map=True`.
+    Output per sample: a dict with `predictions` (`[{"label": ..., "score": ...}, ...]`, best first, `top_k` of
+    them); `face_box` (x, y, w, h of the frames, or None for whole frames) and `face_region` (how the face was
+    found: "detected", "already_cropped" when the frames are face crops and are used whole, "given",
+    "not_cropped" or "not_found"); `motion` (mean flow magnitude in pixels of the `flow_size` face crop) and
+    `reliable_motion` (False below the processor's `min_motion`: the pair shows no motion the flow can tell from
+    noise, so the scores mean nothing; a warning is logged too). Videos add `onset_index`, `apex_index` and, when
+    spotted, `apex_scores` (one per frame of `window`, the [first, last + 1) frames searched).
+    `return_token_map=True` adds `token_map` (float32 0/1 mask of the patches DTSM kept, upsampled to the
+    `flow_size` face crop), `face` (that apex face crop, uint8) and `flow_image` (the uint8 (u, v, strain) image
+    the model read).
 
     Example:
 
     ```python
     >>> pipe = pipeline("micro-expression-recognition", model="path/to/epir", trust_remote_code=True)
-    >>> pipe({"onset": "onset.png", "apex": "apex.png"}, top_k=1)
+    >>> pipe({"onset": "onset.png", "apex": "apex.png"}, top_k=1)["predictions"]
     [{'label': 'surprise', 'score': 0.91}]
-    >>> pipe("clip.mp4")["apex_index"]
+    >>> pipe("clip.mp4", max_frames=300)["apex_index"]
     17
     ```
     """
@@ -133,7 +132,7 @@ class MicroExpressionRecognitionPipeline(Pipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if not hasattr(self.image_processor, "crop_faces"):
+        if not hasattr(self.image_processor, "process_pair"):
             raise ValueError(f"The {TASK} pipeline needs the EPIR image processor (EPIRImageProcessor), got "
                              f"{type(self.image_processor).__name__}.")
         self.mirror = FlowMirror.from_image_processor(self.image_processor)
@@ -154,10 +153,17 @@ class MicroExpressionRecognitionPipeline(Pipeline):
     def _sanitize_parameters(self, top_k: int | None = None, onset_index: int | None = None,
                              apex_index: int | None = None, apex_score: str | None = None,
                              face_box: Any = None, return_token_map: bool | None = None,
-                             test_time_flip: bool | None = None):
+                             test_time_flip: bool | None = None, **window: Any):
+        unknown = sorted(set(window) - set(WINDOW_OPTIONS))
+        if unknown:
+            raise ValueError(f"the {TASK} pipeline got unexpected options {unknown}; its video window options are "
+                             f"{list(WINDOW_OPTIONS)}")
         preprocess_params = {key: value for key, value in (("onset_index", onset_index), ("apex_index", apex_index),
                                                            ("apex_score", apex_score), ("face_box", face_box))
                              if value is not None}
+        window = {key: value for key, value in window.items() if value is not None}
+        if window:
+            preprocess_params["window"] = window
         if apex_score is not None and apex_score not in APEX_SCORES:
             raise ValueError(f"apex_score must be one of {APEX_SCORES}, got {apex_score!r}")
         if return_token_map is not None:
@@ -173,49 +179,85 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         return preprocess_params, forward_params, postprocess_params
 
     def preprocess(self, inputs: Any, onset_index: int | None = None, apex_index: int | None = None,
-                   apex_score: str = "strain", face_box: Any = None, return_token_map: bool = False
-                   ) -> dict[str, Any]:
+                   apex_score: str = "strain", face_box: Any = None, return_token_map: bool = False,
+                   window: dict[str, Any] | None = None) -> dict[str, Any]:
         sample = _as_sample(inputs, "input")
         name = sample["name"]
         if "video" in sample:
-            frames = _video_frames(sample["video"], name)
-            onset, apex, face_box, meta = self._choose_pair(frames, onset_index, apex_index, apex_score, face_box,
-                                                           name)
-        elif onset_index is not None or apex_index is not None:
-            raise ValueError(f"{name}: onset_index / apex_index apply to videos; this is an (onset, apex) pair")
+            with VideoFrames(sample["video"], name) as video:
+                onset, apex, face_box, meta = self._choose_pair(video, onset_index, apex_index, apex_score,
+                                                               face_box, window or {})
+        elif onset_index is not None or apex_index is not None or window:
+            raise ValueError(f"{name}: onset_index, apex_index and {', '.join(WINDOW_OPTIONS)} apply to videos; "
+                             "this is an (onset, apex) pair")
         else:
             onset, apex, meta = sample["onset"], sample["apex"], {}
-        # The flow image goes through flows= so that errors name this sample; that path leaves it unchanged.
-        flow_image = self.image_processor.compute_flow_image(onset, apex, face_box, name)
-        model_inputs = self.image_processor(flows=[flow_image], return_tensors="pt")
+        pair = self.image_processor.process_pair(onset, apex, face_box, name)
+        meta.update(face_box=None if pair.region.box is None else list(pair.region.box), face_region=pair.region.source,
+                    motion=pair.motion, reliable_motion=pair.reliable_motion)
         if return_token_map:
-            _, apex_face, _ = self.image_processor.crop_faces(onset, apex, face_box, name)
-            meta["face"] = np.clip(np.rint(apex_face), 0, 255).astype(np.uint8)
-        return {"pixel_values": model_inputs["pixel_values"].to(self.dtype), "meta": meta}
+            meta["face"] = np.clip(np.rint(pair.apex_face), 0, 255).astype(np.uint8)
+            meta["flow_image"] = pair.flow_image
+        pixel_values = torch.from_numpy(pair.pixel_values[None]).to(self.dtype)
+        return {"pixel_values": pixel_values, "meta": meta}
 
-    def _choose_pair(self, frames: list[np.ndarray], onset_index: int | None, apex_index: int | None,
-                     apex_score: str, face_box: Any, name: str):
-        """Onset frame, apex frame (spotted unless given), the face box used for both, and what was chosen."""
-        count = len(frames)
-        onset_index = 0 if onset_index is None else onset_index
-        for label, index in (("onset_index", onset_index), ("apex_index", apex_index)):
-            if index is not None and not (isinstance(index, int) and 0 <= index < count):
-                raise ValueError(f"{name}: {label}={index!r} is not a frame index of this {count}-frame video")
-        if apex_index == onset_index:
-            raise ValueError(f"{name}: apex_index and onset_index are both {onset_index}; they must differ")
-        height, width = frames[onset_index].shape
+    def _choose_pair(self, video: VideoFrames, onset_index: int | None, apex_index: int | None, apex_score: str,
+                     face_box: Any, window: dict[str, Any]):
+        """Onset frame, apex frame (spotted unless given), the face region used for both, and what was chosen.
+
+        Only the onset and apex frames are kept: spotting streams the window and scores each frame's small face
+        crop as it is decoded, so memory does not grow with the length of the video.
+        """
+        name = video.name
+        if apex_index is not None and window:
+            raise ValueError(f"{name}: {', '.join(sorted(window))} select the frames searched for the apex; with "
+                             "apex_index given there is no search")
+        start, stop = (0, video.count) if apex_index is not None else video.window(**window)
+        onset_index = video.check_index(start if onset_index is None else onset_index, "onset_index")
+        onset = video.frame(onset_index)
         if face_box is not None:
-            face_box = check_box(face_box, height, width, f"{name} face box")
+            region = FaceRegion(check_box(face_box, *onset.shape, f"{name} face box"), "given")
         else:
-            face_box = self.image_processor.face_box(frames[onset_index], name)
+            region = self.image_processor.face_region(onset, name)
         meta = {"onset_index": onset_index}
-        if apex_index is None:
-            faces = frames if face_box is None else [crop(frame, face_box) for frame in frames]
-            spotting = spot_apex(faces, onset_index, apex_score)
-            apex_index = spotting.apex_index
-            meta["apex_scores"] = spotting.scores.tolist()
+        if apex_index is not None:
+            apex_index = video.check_index(apex_index, "apex_index")
+            if apex_index == onset_index:
+                raise ValueError(f"{name}: apex_index and onset_index are both {onset_index}; they must differ")
+            apex = video.frame(apex_index)
+        else:
+            apex_index, apex, meta["apex_scores"] = self._spot_apex(video, onset, onset_index, region, apex_score,
+                                                                    start, stop)
+            meta["window"] = [start, start + len(meta["apex_scores"])]
+        if apex.shape != onset.shape:
+            raise ValueError(f"{name} frame {apex_index}: is {apex.shape[1]}x{apex.shape[0]} but the onset frame "
+                             f"{onset_index} is {onset.shape[1]}x{onset.shape[0]}; all frames of a video must match")
         meta["apex_index"] = apex_index
-        return frames[onset_index], frames[apex_index], face_box, meta
+        return onset, apex, region, meta
+
+    @staticmethod
+    def _spot_apex(video: VideoFrames, onset: np.ndarray, onset_index: int, region: FaceRegion, apex_score: str,
+                   start: int, stop: int | None) -> tuple[int, np.ndarray, list[float]]:
+        """The frame of [start, stop) that moved most from the onset: its index, the frame, and every score."""
+        def face(frame: np.ndarray) -> np.ndarray:
+            return frame if region.box is None else crop(frame, region.box)
+
+        scorer = ApexScorer(face(onset), apex_score)
+        scores, apex_index, apex = [], None, None
+        total = None if stop is None else stop - start
+        for index, frame in tqdm(video.frames(start, stop), total=total, desc=f"{video.name}: apex spotting",
+                                 leave=False, disable=total is not None and total < 100):
+            if frame.shape != onset.shape:
+                raise ValueError(f"{video.name} frame {index}: is {frame.shape[1]}x{frame.shape[0]} but the onset "
+                                 f"frame {onset_index} is {onset.shape[1]}x{onset.shape[0]}; all frames of a video "
+                                 "must match")
+            scores.append(0.0 if index == onset_index else scorer(face(frame)))
+            if index != onset_index and (apex is None or scores[-1] > scores[apex_index - start]):
+                apex_index, apex = index, frame
+        if apex is None:
+            raise ValueError(f"{video.name}: a video needs at least 2 frames (onset and apex); the frames searched "
+                             f"from {start} held {len(scores)}")
+        return apex_index, apex, scores
 
     def _forward(self, model_inputs: dict[str, Any], test_time_flip: bool = True) -> dict[str, Any]:
         meta = model_inputs.pop("meta")
@@ -227,7 +269,7 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         # The token map shows the unmirrored view: the one whose patches line up with the face crop.
         return {"logits": logits, "kept_patch_mask": getattr(outputs, "kept_patch_mask", None), "meta": meta}
 
-    def postprocess(self, model_outputs: dict[str, Any], top_k: int = 5) -> Any:
+    def postprocess(self, model_outputs: dict[str, Any], top_k: int = 5) -> dict[str, Any]:
         config = self.model.config
         scores = model_outputs["logits"][0].float().softmax(-1).numpy()
         order = np.argsort(-scores, kind="stable")[:min(top_k, config.num_labels)]
@@ -235,7 +277,7 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         meta = dict(model_outputs["meta"])
         if "face" in meta:
             meta["token_map"] = self._token_map(model_outputs["kept_patch_mask"], meta["face"].shape)
-        return {"predictions": predictions, **meta} if meta else predictions
+        return {"predictions": predictions, **meta}
 
     def _token_map(self, kept_patch_mask: torch.Tensor | None, face_shape: tuple[int, int]) -> np.ndarray:
         if kept_patch_mask is None:
@@ -246,15 +288,19 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         return cv2.resize(mask, (face_shape[1], face_shape[0]), interpolation=cv2.INTER_NEAREST)
 
 
-def save_for_hub(model, image_processor, save_directory: str | os.PathLike) -> list[str]:
-    """Save model, image processor and this pipeline so the folder works with `trust_remote_code=True`.
+def save_for_hub(model, image_processor, save_directory: str | os.PathLike,
+                 training: TrainingRecord | None = None) -> list[str]:
+    """Save model, image processor, this pipeline and a model card so the folder works with `trust_remote_code=True`.
 
     Writes the weights, `config.json` (with `auto_map` and `custom_pipelines`), `preprocessor_config.json` and the
     Python files of the model, processor and pipeline, so that without `epir_hf` installed
     `pipeline("micro-expression-recognition", model=dir, trust_remote_code=True)`,
     `AutoImageProcessor.from_pretrained(dir, trust_remote_code=True)` and
     `AutoModelForImageClassification.from_pretrained(dir, trust_remote_code=True)` all work.
-    The in-memory model is left as it was (its config does not keep `custom_pipelines`). Returns the file names.
+    `README.md` is the model card (`epir_hf.hub_card`): what `training` records (data, subjects, recipe, seed, date,
+    versions), or a card saying the training is not recorded. It replaces any README.md in the folder, since a card
+    left from an earlier save would describe another checkpoint. The in-memory model is left as it was (its config
+    does not keep `custom_pipelines`). Returns the file names.
     """
     if getattr(type(model), "_auto_class", None) is None or getattr(type(image_processor), "_auto_class", None) is None:
         raise ValueError("save_for_hub needs the EPIR model and image processor classes registered for remote-code "
@@ -270,4 +316,5 @@ def save_for_hub(model, image_processor, save_directory: str | os.PathLike) -> l
             model.config.custom_pipelines = previous
         elif hasattr(model.config, "custom_pipelines"):
             del model.config.custom_pipelines
+    write_model_card(save_directory, model, image_processor, training)
     return sorted(os.listdir(save_directory))

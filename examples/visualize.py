@@ -18,12 +18,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from transformers import pipeline  # noqa: E402
-from transformers.video_utils import load_video  # noqa: E402
 
 
-def save_overlay(result: dict, flow_image: np.ndarray, out: str) -> None:
-    """Write a 3-panel PNG: apex face with kept patches highlighted | flow image (u, v, strain as RGB) | strain."""
-    face, token_map = result["face"], result["token_map"]
+def save_overlay(result: dict, out: str) -> None:
+    """Write a 3-panel PNG: apex face with kept patches highlighted | flow image (u, v, strain as RGB) | strain.
+
+    Everything comes from one pipeline result (`return_token_map=True`): the face crop, the flow image and the token
+    map of the same pass, so a video is decoded once and nothing is recomputed.
+    """
+    face, token_map, flow_image = result["face"], result["token_map"], result["flow_image"]
     best = result["predictions"][0]
     figure, axes = plt.subplots(1, 3, figsize=(9.6, 3.4))
     axes[0].imshow(face, cmap="gray", vmin=0, vmax=255)
@@ -36,7 +39,8 @@ def save_overlay(result: dict, flow_image: np.ndarray, out: str) -> None:
     for axis in axes:
         axis.set_axis_off()
     frames = f" (onset {result['onset_index']}, apex {result['apex_index']})" if "apex_index" in result else ""
-    figure.suptitle(f"{best['label']} {best['score']:.2f}{frames}")
+    caveat = "" if result["reliable_motion"] else f" — no reliable motion ({result['motion']:.3f} px)"
+    figure.suptitle(f"{best['label']} {best['score']:.2f}{frames}{caveat}")
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)
@@ -54,15 +58,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("give either --video, or both --onset and --apex")
 
     pipe = pipeline("micro-expression-recognition", model=args.model, trust_remote_code=True)
-    if args.video:
-        result = pipe(args.video, return_token_map=True)
-        frames, _ = load_video(args.video, backend="opencv")
-        onset, apex = frames[result["onset_index"]], frames[result["apex_index"]]
-    else:
-        onset, apex = args.onset, args.apex
-        result = pipe({"onset": onset, "apex": apex}, return_token_map=True)
-    save_overlay(result, pipe.image_processor.compute_flow_image(onset, apex), args.out)
-    print(f"{result['predictions'][0]['label']} ({result['predictions'][0]['score']:.2f}); wrote {args.out}")
+    sample = args.video if args.video else {"onset": args.onset, "apex": args.apex}
+    result = pipe(sample, return_token_map=True)
+    save_overlay(result, args.out)
+    motion = "" if result["reliable_motion"] else " — no reliable motion"
+    print(f"{result['predictions'][0]['label']} ({result['predictions'][0]['score']:.2f}){motion}; wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -103,9 +103,10 @@ def test_every_input_format_gives_the_same_pixel_values(pair, tmp_path):
 
 def test_face_crop_matches_cropping_by_hand(frame_pair):
     processor = EPIRImageProcessor(flow_method="dis")
-    onset_face, apex_face, box = processor.crop_faces(*frame_pair)
-    assert onset_face.shape == apex_face.shape == (128, 128)
-    x, y, w, h = box
+    result = processor.process_pair(*frame_pair)
+    assert result.onset_face.shape == result.apex_face.shape == (128, 128)
+    assert result.region.source == "detected"
+    x, y, w, h = box = result.region.box
     assert abs(x + w / 2 - 360) < 20 and abs(y + h / 2 - 220) < 25
     by_hand = [frame[y:y + h, x:x + w] for frame in frame_pair]
     detected = processor(images=[frame_pair]).pixel_values
@@ -118,9 +119,36 @@ def test_face_crop_matches_cropping_by_hand(frame_pair):
 
 
 def test_face_margin_grows_the_detected_box(frame_pair):
-    _, _, box = EPIRImageProcessor().crop_faces(*frame_pair)
-    _, _, grown = EPIRImageProcessor(face_margin=0.2).crop_faces(*frame_pair)
+    box = EPIRImageProcessor().face_region(frame_pair[0].astype(np.float32)).box
+    grown = EPIRImageProcessor(face_margin=0.2).face_region(frame_pair[0].astype(np.float32)).box
     assert grown[2] > box[2] * 1.3 and grown[0] < box[0]
+
+
+def test_process_pair_returns_every_stage_consistently(frame_pair):
+    """One pass gives the crops, the flow, its image and the model input, each derived from the one before."""
+    processor = EPIRImageProcessor(flow_method="dis")
+    result = processor.process_pair(*frame_pair, name="clip 3")
+    assert result.flow.shape == (128, 128, 2) and result.flow_image.shape == (28, 28, 3)
+    assert result.flow_image.dtype == np.uint8 and result.pixel_values.shape == (3, 28, 28)
+    assert np.array_equal(result.pixel_values, processor(images=[frame_pair]).pixel_values[0])
+    assert np.array_equal(result.flow_image, processor.compute_flow_image(*frame_pair))
+    assert result.motion == pytest.approx(float(np.linalg.norm(result.flow, axis=-1).mean()))
+    # the given region is used as is: no second detection, the same crops
+    again = processor.process_pair(*frame_pair, face_box=result.region)
+    assert again.region is result.region and np.array_equal(again.apex_face, result.apex_face)
+
+
+def test_identical_frames_are_flagged_as_no_reliable_motion(pair, caplog):
+    """Min–max normalisation stretches any residue of a still pair into a full-range input: say so instead."""
+    processor = fast()
+    still = processor.process_pair(pair[0], pair[0], name="still pair")
+    moving = processor.process_pair(*pair)
+    assert still.motion < processor.min_motion <= moving.motion
+    assert not still.reliable_motion and moving.reliable_motion
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="epir_hf.image_processing_epir"):
+        processor(images=[(pair[0], pair[0])])
+    assert "sample 0: no reliable motion" in caplog.text
 
 
 def test_no_face_raises_or_falls_back_to_the_full_frame():
@@ -286,6 +314,8 @@ def test_bad_face_boxes(pair):
     ({"face_margin": -0.1}, "face_margin must be a fraction"),
     ({"do_face_crop": "yes"}, "do_face_crop must be True or False"),
     ({"size": {"height": 0, "width": 28}}, "size must give a positive height and width"),
+    ({"min_motion": -0.5}, "min_motion must be a mean flow magnitude"),
+    ({"min_motion": float("nan")}, "min_motion must be a mean flow magnitude"),
 ])
 def test_bad_options_at_construction_and_per_call(pair, kwargs, message):
     with pytest.raises(ValueError, match=message):

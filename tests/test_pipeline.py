@@ -85,23 +85,29 @@ def test_save_for_hub_writes_a_remote_code_folder(saved):
 def test_pair_prediction_matches_the_model(saved, pipe):
     _, model, processor = saved
     onset, apex = clip()[0], clip()[5]
-    result = pipe({"onset": onset, "apex": apex})
+    output = pipe({"onset": onset, "apex": apex})
+    result = output["predictions"]
     expected = expected_scores(model, processor, onset, apex)
     assert [item["label"] for item in result] == sorted(expected, key=expected.get, reverse=True)
     for item in result:
         assert item["score"] == pytest.approx(expected[item["label"]], abs=1e-6)
-    assert [item["label"] for item in pipe({"onset": onset, "apex": apex}, top_k=1)] == [result[0]["label"]]
+    top = pipe({"onset": onset, "apex": apex}, top_k=1)["predictions"]
+    assert [item["label"] for item in top] == [result[0]["label"]]
+    # what the processor saw comes with the scores
+    seen = processor.process_pair(onset, apex)
+    assert output["face_box"] == list(seen.region.box) and output["face_region"] == "detected"
+    assert output["motion"] == pytest.approx(seen.motion) and output["reliable_motion"] is True
 
 
 def test_test_time_flip_false_scores_the_flow_alone(saved, pipe):
     _, model, processor = saved
     onset, apex = clip()[0], clip()[5]
-    result = pipe({"onset": onset, "apex": apex}, test_time_flip=False)
+    result = pipe({"onset": onset, "apex": apex}, test_time_flip=False)["predictions"]
     expected = expected_scores(model, processor, onset, apex, test_time_flip=False)
     for item in result:
         assert item["score"] == pytest.approx(expected[item["label"]], abs=1e-6)
     # The two views disagree for this random model, so the default average really differs from the single view.
-    flipped = pipe({"onset": onset, "apex": apex})
+    flipped = pipe({"onset": onset, "apex": apex})["predictions"]
     assert {r["label"]: r["score"] for r in flipped} != pytest.approx(expected, abs=1e-4)
     with pytest.raises(ValueError, match="test_time_flip must be True or False, got 'false'"):
         pipe({"onset": onset, "apex": apex}, test_time_flip="false")
@@ -112,7 +118,7 @@ def test_registry_pipeline_from_live_objects(saved):
     local = pipeline(TASK, model=model, image_processor=processor, device="cpu")
     assert type(local) is MicroExpressionRecognitionPipeline and local.device.type == "cpu"
     onset, apex = clip()[0], clip()[5]
-    result = local({"onset": onset, "apex": apex}, top_k=2)
+    result = local({"onset": onset, "apex": apex}, top_k=2)["predictions"]
     expected = expected_scores(model, processor, onset, apex)
     assert len(result) == 2 and result[0]["score"] == pytest.approx(max(expected.values()), abs=1e-6)
 
@@ -123,9 +129,9 @@ def test_a_batch_equals_single_calls(pipe):
     batched = pipe(samples, batch_size=2)
     assert len(batched) == 3
     for sample, result in zip(samples, batched):
-        single = pipe(sample)
-        assert [r["label"] for r in result] == [s["label"] for s in single]
-        assert [r["score"] for r in result] == pytest.approx([s["score"] for s in single], abs=1e-6)
+        single = pipe(sample)["predictions"]
+        assert [r["label"] for r in result["predictions"]] == [s["label"] for s in single]
+        assert [r["score"] for r in result["predictions"]] == pytest.approx([s["score"] for s in single], abs=1e-6)
 
 
 def test_video_frames_spot_the_apex_and_match_the_pair(pipe):
@@ -133,7 +139,8 @@ def test_video_frames_spot_the_apex_and_match_the_pair(pipe):
     result = pipe(frames)
     assert result["onset_index"] == 0 and result["apex_index"] == 5
     assert len(result["apex_scores"]) == len(frames) and np.argmax(result["apex_scores"]) == 5
-    pair = pipe({"onset": frames[0], "apex": frames[5]})
+    assert result["window"] == [0, len(frames)]
+    pair = pipe({"onset": frames[0], "apex": frames[5]})["predictions"]
     assert [p["label"] for p in result["predictions"]] == [p["label"] for p in pair]
     assert [p["score"] for p in result["predictions"]] == pytest.approx([p["score"] for p in pair], abs=1e-6)
 
@@ -169,15 +176,16 @@ def test_token_map_shows_the_patches_dtsm_kept(saved, pipe):
                       for r in range(7)])
     assert np.array_equal(cells, kept.float().numpy())
     assert 0 < token_map.mean() < 1
-    _, apex_face, _ = processor.crop_faces(onset, apex)
-    assert np.array_equal(face, np.rint(apex_face).astype(np.uint8))
+    seen = processor.process_pair(onset, apex)
+    assert np.array_equal(face, np.rint(seen.apex_face).astype(np.uint8))
+    assert np.array_equal(result["flow_image"], seen.flow_image)
 
 
 def test_token_map_needs_dtsm(tmp_path):
     model = tiny_model(use_dtsm=False)
     local = pipeline(TASK, model=model, image_processor=EPIRImageProcessor(flow_method="dis"))
     frames = clip()
-    assert len(local({"onset": frames[0], "apex": frames[5]})) == 3
+    assert len(local({"onset": frames[0], "apex": frames[5]})["predictions"]) == 3
     with pytest.raises(ValueError, match="needs a model with DTSM enabled"):
         local({"onset": frames[0], "apex": frames[5]}, return_token_map=True)
 
@@ -189,7 +197,7 @@ def test_image_classification_pipeline_on_a_precomputed_flow_image(saved, pipe, 
     Image.fromarray(processor.compute_flow_image(frames[0], frames[5])).save(flow_png)
     classifier = pipeline("image-classification", model=str(folder), trust_remote_code=True)
     from_flow = classifier(str(flow_png))  # the stock pipeline scores the flow alone
-    from_frames = pipe({"onset": frames[0], "apex": frames[5]}, test_time_flip=False)
+    from_frames = pipe({"onset": frames[0], "apex": frames[5]}, test_time_flip=False)["predictions"]
     assert [r["label"] for r in from_flow] == [r["label"] for r in from_frames]
     assert [r["score"] for r in from_flow] == pytest.approx([r["score"] for r in from_frames], abs=1e-6)
 
@@ -219,8 +227,8 @@ def test_remote_code_user_without_epir_hf(saved, pipe, tmp_path):
     frames = clip()
     np.save(tmp_path / "onset.npy", frames[0])
     np.save(tmp_path / "apex.npy", frames[5])
-    expected = pipe({"onset": frames[0], "apex": frames[5]})
-    expected_single_view = pipe({"onset": frames[0], "apex": frames[5]}, test_time_flip=False)
+    expected = pipe({"onset": frames[0], "apex": frames[5]})["predictions"]
+    expected_single_view = pipe({"onset": frames[0], "apex": frames[5]}, test_time_flip=False)["predictions"]
     pixel_values = saved[2](images=[(frames[0], frames[5])]).pixel_values
     np.save(tmp_path / "pixel_values.npy", pixel_values)
     Image.fromarray(saved[2].compute_flow_image(frames[0], frames[5])).save(tmp_path / "flow.png")
@@ -236,7 +244,8 @@ def test_remote_code_user_without_epir_hf(saved, pipe, tmp_path):
         pipe = pipeline("micro-expression-recognition", model=folder, trust_remote_code=True)
         assert "transformers_modules" in type(pipe).__module__
         classifier = pipeline("image-classification", model=folder, trust_remote_code=True)
-        print("RESULT", json.dumps([pipe({{"onset": onset, "apex": apex}}), pipe([onset, apex])["predictions"],
+        print("RESULT", json.dumps([pipe({{"onset": onset, "apex": apex}})["predictions"],
+                                    pipe([onset, apex])["predictions"],
                                     classifier("flow.png")]))
     """, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -281,7 +290,7 @@ def test_videos_with_fewer_than_two_frames(pipe, tmp_path):
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480), isColor=False)
     writer.write(frame)
     writer.release()
-    with pytest.raises(ValueError, match="input: a video needs at least 2 frames .* got 1"):
+    with pytest.raises(ValueError, match="input: a video needs at least 2 frames .* 1-frame video"):
         pipe(path)
 
 
@@ -289,8 +298,11 @@ def test_missing_and_unreadable_videos(pipe, tmp_path):
     with pytest.raises(FileNotFoundError, match="input 1: no such video file: .*nothing.mp4"):
         pipe([{"onset": clip()[0], "apex": clip()[1]}, str(tmp_path / "nothing.mp4")])
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
-    with pytest.raises(ValueError, match="input: could not decode any frame of the video .*broken.mp4"):
+    with pytest.raises(ValueError, match="input: OpenCV could not open .*broken.mp4.* as a video"):
         pipe(str(tmp_path / "broken.mp4"))
+    (tmp_path / "frames").mkdir()
+    with pytest.raises(ValueError, match="input: .*frames' is a folder, not a video file"):
+        pipe(str(tmp_path / "frames"))
 
 
 def test_unreadable_frames_are_named(pipe, tmp_path):
@@ -299,7 +311,7 @@ def test_unreadable_frames_are_named(pipe, tmp_path):
         pipe([{"onset": frame, "apex": str(tmp_path / "missing.png")}])
     with pytest.raises(ValueError, match="clip-7 frame 1: unsupported dtype int64"):
         pipe({"video": [frame, frame.astype(np.int64)], "name": "clip-7"})
-    with pytest.raises(ValueError, match="input frame 2: is 320x240 but frame 0 is 640x480"):
+    with pytest.raises(ValueError, match="input frame 2: is 320x240 but the onset frame 0 is 640x480"):
         pipe([frame, frame, frame[:240, :320]])
 
 
@@ -313,7 +325,12 @@ def test_no_face_in_the_onset(pipe):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"apex_index": 9}, "apex_index=9 is not a frame index of this 9-frame video"),
-    ({"onset_index": -1}, "onset_index=-1 is not a frame index"),
+    ({"onset_index": -1}, "onset_index must be a frame index >= 0, got -1"),
+    ({"max_frames": 1}, "max_frames must be an integer >= 2"),
+    ({"start_frame": 8}, "the window \\[8, 9\\) of this 9-frame video holds 1 frame"),
+    ({"start_time": 0.1}, "start_time / end_time need a video file with a frame rate"),
+    ({"apex_index": 3, "max_frames": 4}, "max_frames select the frames searched for the apex; with apex_index"),
+    ({"window_size": 3}, "unexpected options \\['window_size'\\]"),
     ({"apex_index": 0}, "apex_index and onset_index are both 0"),
     ({"apex_score": "energy"}, "apex_score must be one of"),
     ({"top_k": 0}, "top_k must be a positive integer"),
@@ -326,8 +343,10 @@ def test_bad_video_options(pipe, kwargs, message):
 
 def test_bad_sample_structure(pipe):
     frame = clip()[0]
-    with pytest.raises(ValueError, match="input: onset_index / apex_index apply to videos"):
+    with pytest.raises(ValueError, match="input: onset_index, apex_index and .* apply to videos"):
         pipe({"onset": frame, "apex": frame}, apex_index=1)
+    with pytest.raises(ValueError, match="input: onset_index, apex_index and .* apply to videos"):
+        pipe({"onset": frame, "apex": frame}, max_frames=5)
     with pytest.raises(ValueError, match="a dict input needs the keys 'onset' and 'apex' .* got keys \\['onset'\\]"):
         pipe({"onset": frame})
     with pytest.raises(ValueError, match="input 0: expected .* got int"):
@@ -341,3 +360,75 @@ def test_pipeline_needs_the_epir_processor(saved):
 
     with pytest.raises(ValueError, match="needs the EPIR image processor"):
         pipeline(TASK, model=saved[1], image_processor=ViTImageProcessor())
+
+
+# ---------------------------------------------------------------- long videos: streamed, windowed, bounded
+
+
+def write_video(path, frames, fps: int = 30) -> str:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, frames[0].shape[::-1], isColor=False)
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return str(path)
+
+
+@pytest.fixture
+def decoded(monkeypatch):
+    """Counts the frames a video file decodes."""
+    from epir_hf.video_frames import VideoFrames
+
+    reads = []
+    original = VideoFrames._read
+
+    def counting(self):
+        reads.append(self._position)
+        return original(self)
+
+    monkeypatch.setattr(VideoFrames, "_read", counting)
+    return reads
+
+
+def test_given_onset_and_apex_decode_only_those_frames(saved, decoded, tmp_path):
+    """With both indices known, a long recording costs two decoded frames, not the whole clip."""
+    _, model, processor = saved
+    frames = clip()
+    path = write_video(tmp_path / "long.mp4", [frames[0]] * 20 + frames)
+    local = pipeline(TASK, model=model, image_processor=processor)
+    result = local(path, onset_index=20, apex_index=25)
+    assert sorted(decoded) == [20, 25]
+    assert (result["onset_index"], result["apex_index"]) == (20, 25) and "apex_scores" not in result
+    # seeking lands on the same frames as decoding the file from its start
+    capture, sequential = cv2.VideoCapture(path), []
+    while len(sequential) < 26:
+        sequential.append(cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2GRAY))
+    capture.release()
+    by_hand = local({"onset": sequential[20], "apex": sequential[25]})
+    assert result["motion"] == pytest.approx(by_hand["motion"], abs=1e-6)
+    assert result["predictions"] == by_hand["predictions"]
+
+
+def test_a_window_limits_the_apex_search(saved, decoded, tmp_path):
+    _, model, processor = saved
+    frames = clip()
+    still, moving = [frames[0]] * 30, frames  # the motion happens in frames 30..38 (apex at 35)
+    path = write_video(tmp_path / "windowed.mp4", still + moving, fps=10)
+    local = pipeline(TASK, model=model, image_processor=processor)
+    by_frames = local(path, start_frame=28, end_frame=38)
+    assert by_frames["onset_index"] == 28 and by_frames["apex_index"] == 35 and by_frames["window"] == [28, 38]
+    assert len(by_frames["apex_scores"]) == 10 and max(decoded) == 37
+    by_time = local(path, start_time=2.8, end_time=3.8)  # 10 frames per second
+    assert by_time["window"] == [28, 38] and by_time["apex_index"] == 35
+    capped = local(path, start_frame=28, max_frames=4)
+    assert capped["window"] == [28, 32] and capped["apex_index"] in (30, 31)
+
+
+def test_identical_frames_are_flagged_not_labelled_silently(pipe, caplog):
+    frame = clip()[0]
+    with caplog.at_level("WARNING"):
+        result = pipe({"onset": frame, "apex": frame.copy(), "name": "still"})
+    assert result["motion"] == 0.0 and result["reliable_motion"] is False
+    assert "still: no reliable motion" in caplog.text
+    moving = pipe({"onset": frame, "apex": clip()[5]})
+    assert moving["reliable_motion"] is True and moving["motion"] > result["motion"]
