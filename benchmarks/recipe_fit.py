@@ -4,7 +4,7 @@ A recipe that cannot fit the subjects it trains on cannot generalise to a new on
 no held-out labels. So the recipe's optimisation settings (learning rate, batch size, epochs) can be chosen on
 this check without touching the LOSO test predictions, which keeps the `honest` protocol honest.
 
-    python benchmarks/recipe_fit.py --dataset megc2019_composite_flow --data_dir ../shared/data/megc2019_composite \\
+    python benchmarks/recipe_fit.py --dataset megc2019_composite_flow --data_dir $EPIR_COMPOSITE_DIR \\
         --held_out sub01 --output_dir runs/fit [any run_loso.py argument, e.g. --learning_rate 3e-4]
 
 For the fold of `--held_out`, a fresh seeded model trains exactly as a LOSO fold would (same Trainer, recipe and

@@ -3,15 +3,19 @@
 Why Python functions and not a loading script: `datasets` >= 4 no longer runs dataset scripts.
 Why our own cache: a corpus is keyed on the loader arguments plus the size and mtime of its
 annotation file, computed *before* touching the frame tree, so re-running a notebook returns the
-saved Arrow dataset at once and editing the annotation sheet rebuilds it. The frame-tree scan and
-its validation run outside `Dataset.from_generator`, so that a bad corpus raises our clear
-FileNotFoundError/ValueError rather than datasets' generic generation error.
+saved Arrow dataset at once and editing the annotation sheet rebuilds it. Where every sample is one
+file (the precomputed flow release), each of those files is in the key too, so that editing one in
+place rebuilds as well; the frames of a frame corpus are not, since statting them means scanning the
+tree. The frame-tree scan and its validation run outside `Dataset.from_generator`, so that a bad
+corpus raises our clear FileNotFoundError/ValueError rather than datasets' generic generation error.
 Why a file lock: shards of one LOSO run start as separate processes on a fresh cache; without it
 both build the corpus and the later one replaces the folder the earlier one is already mapping into.
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 import shutil
 import tempfile
@@ -49,9 +53,20 @@ def default_cache_dir() -> Path:
     return Path(datasets_config.HF_DATASETS_CACHE) / "epir_hf"
 
 
+def _check_options(name: str, kwargs: dict) -> None:
+    """A ValueError naming an option the corpus does not take (rather than the constructor's TypeError)."""
+    options = [option for option in inspect.signature(CORPORA[name]).parameters if option not in ("data_dir", "frames")]
+    for key in kwargs:
+        if key not in options:
+            close = difflib.get_close_matches(key, options, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{name} has no option {key!r}{hint}; its options: {options}")
+
+
 def _open_corpus(name: str, data_dir, frames: str | None, kwargs: dict):
     if name not in CORPORA:
         raise ValueError(f"unknown dataset {name!r}; available: {sorted(CORPORA)}")
+    _check_options(name, kwargs)
     if name == "synthetic":
         if data_dir is not None or frames is not None:
             raise ValueError("the synthetic corpus is generated: it takes no data_dir or frames, only "
@@ -60,8 +75,8 @@ def _open_corpus(name: str, data_dir, frames: str | None, kwargs: dict):
     if data_dir is None:
         raise ValueError(f"{name} needs data_dir= (the folder of your local copy of the corpus)")
     if name == "megc2019_composite_flow":
-        if frames is not None or kwargs:
-            raise ValueError(f"{name} takes only data_dir (got frames={frames!r}, {sorted(kwargs)})")
+        if frames is not None:
+            raise ValueError(f"{name} takes only data_dir (got frames={frames!r})")
         return CORPORA[name](data_dir)
     return CORPORA[name](data_dir, frames=frames, **kwargs)
 

@@ -21,8 +21,8 @@ from datasets import ClassLabel, Features, Image, Value
 
 from .casme2 import Casme2
 from .samm import Samm
-from .samples import (FrameRows, Sample, cell_text, file_stats, format_listing, report_problems, require_nonempty,
-                      require_path)
+from .samples import (FrameRows, Sample, cell_text, check_unique, file_stats, format_listing, report_problems,
+                      require_nonempty, require_path)
 from .smic import Smic
 from .tasks import TASKS, THREE_CLASSES, Task
 
@@ -87,7 +87,10 @@ class Megc2019CompositeFlow:
         self.flow_dir = require_path(root / "flow", "flow folder of the composite flow release")
 
     def identity(self) -> dict:
-        return {"files": file_stats([self.labels, self.flow_dir])}
+        # Every sample is a file, so each flow image is part of the key: one edited in place changes neither
+        # labels.csv nor the folder's mtime. Statting a few hundred files costs far less than a rebuild.
+        flows = sorted(path for path in self.flow_dir.iterdir() if path.is_file())
+        return {"files": file_stats([self.labels, self.flow_dir, *flows])}
 
     def plan(self, task: Task, strict: bool) -> list[FlowSample]:
         table = pd.read_csv(self.labels, dtype=str, keep_default_na=False)
@@ -98,19 +101,22 @@ class Megc2019CompositeFlow:
         unknown = sorted(set(table["label"].map(cell_text)) - set(accepted))
         if unknown:
             raise ValueError(f"unknown emotion labels in {self.labels}: {unknown}. Accepted: {accepted}")
+        listed = [self._sample(row, accepted) for row in table.to_dict("records")]
+        check_unique(listed, str(self.labels))
         samples, missing = [], []
-        for row in table.to_dict("records"):
-            subject, filename = cell_text(row["sub"]), cell_text(row["filename_o"])
-            path = self.flow_dir / flow_file_name(subject, filename)
-            sample = FlowSample(f"{subject}_{filename}", subject, cell_text(row["dataset"]),
-                                accepted[cell_text(row["label"])], path)
-            if path.is_file():
-                samples.append(sample)
+        for s in listed:
+            if s.path.is_file():
+                samples.append(s)
             else:
-                missing.append(f"{sample.sample_id}: {path} does not exist")
+                missing.append(f"{s.sample_id}: {s.path} does not exist")
         report_problems(missing, [], strict, what="flow images")
         require_nonempty(samples, str(self.labels))
         return samples
+
+    def _sample(self, row: dict, accepted: dict[str, str]) -> FlowSample:
+        subject, filename = cell_text(row["sub"]), cell_text(row["filename_o"])
+        return FlowSample(f"{subject}_{filename}", subject, cell_text(row["dataset"]),
+                          accepted[cell_text(row["label"])], self.flow_dir / flow_file_name(subject, filename))
 
     def features(self, task: Task) -> Features:
         return Features({

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import warnings
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from datasets import ClassLabel, Features, Image, Value
 from tqdm.auto import tqdm
 
 from .tasks import Task, normalise_emotion
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -64,7 +66,7 @@ def format_listing(items: Sequence[str]) -> str:
 
 
 def file_stats(paths: Iterable[Path]) -> dict[str, tuple[int, int]]:
-    """(mtime in ns, size) of each path: the part of a cache key that notices an edited annotation."""
+    """(mtime in ns, size) of each path: the part of a cache key that notices an edited input file."""
     return {str(p.resolve()): (p.stat().st_mtime_ns, p.stat().st_size) for p in paths}
 
 
@@ -151,11 +153,14 @@ def invalid_indices(**cells: object) -> str | None:
     return f"{' and '.join(bad)}: not a frame number" if bad else None
 
 
-def check_unique(samples: Sequence[Sample], source: str) -> None:
-    seen: dict[str, int] = {}
-    for s in samples:
-        seen[s.sample_id] = seen.get(s.sample_id, 0) + 1
-    duplicated = sorted(k for k, n in seen.items() if n > 1)
+def check_unique(samples: Iterable, source: str) -> None:
+    """Raise a ValueError listing every `sample_id` of `samples` that occurs more than once.
+
+    Each sample is one row of a LOSO fold: a duplicate would be trained on and scored twice, under whichever
+    label each copy carries.
+    """
+    counts = Counter(s.sample_id for s in samples)
+    duplicated = sorted(sample_id for sample_id, n in counts.items() if n > 1)
     if duplicated:
         raise ValueError(f"duplicated sample ids in {source}:{format_listing(duplicated)}")
 

@@ -8,7 +8,7 @@ predicts the held-out one; UF1 / UAR / accuracy are computed on the predictions 
     python examples/run_loso.py --output_dir runs/synthetic
     # the MEGC2019 composite (precomputed flow release), honest protocol, on 2 GPUs / 2 CPU ranks
     accelerate launch examples/run_loso.py --dataset megc2019_composite_flow \\
-        --data_dir ../shared/data/megc2019_composite --output_dir runs/composite --seed 1
+        --data_dir $EPIR_COMPOSITE_DIR --output_dir runs/composite --seed 1
     # split the folds over machines, then pool them
     python examples/run_loso.py ... --fold_shard 0/2 --output_dir runs/a   (and 1/2 -> runs/b)
     python examples/run_loso.py merge runs/a runs/b --output_dir runs/composite
@@ -23,15 +23,21 @@ Re-running with the same `--output_dir` skips the folds already finished.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import PartialState
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 from transformers import HfArgumentParser
 
 from epir_hf import EPIRConfig
@@ -43,17 +49,55 @@ from epir_hf.training import (
     loso_subjects,
     merge_runs,
     run_loso,
+    select_folds,
     train_full_model,
     training_signature,
 )
 from epir_hf.training.results import summary_line
 
 
-def build_config(loso_args: LOSOArguments, label_names: list[str]) -> EPIRConfig:
-    """The model config: `--config_name` or the defaults, the overrides, and the dataset's classes."""
-    config = EPIRConfig.from_pretrained(loso_args.config_name) if loso_args.config_name else EPIRConfig()
+def load_pretrained(load: Callable[[str], Any], flag: str, name_or_path: str) -> Any:
+    """`load(name_or_path)`, failing with an error that names `flag` when nothing exists at that path.
+
+    transformers reads a path that does not exist as a Hub id: it then complains about the form of the id, or
+    (offline) about the connection, neither of which says that the folder is missing.
+    """
+    local = Path(name_or_path).exists()
+    if not local:
+        try:
+            validate_repo_id(name_or_path)
+        except HFValidationError:
+            raise FileNotFoundError(f"{flag} {name_or_path!r} does not exist (expected a folder written by "
+                                    "save_pretrained, or a Hub id).") from None
+    try:
+        return load(name_or_path)
+    except OSError as error:
+        if local:
+            raise  # transformers names the file it could not read
+        raise FileNotFoundError(f"{flag} {name_or_path!r} is not a folder here, and loading it as a Hub id failed: "
+                                f"{str(error).strip().splitlines()[0]}") from None
+
+
+def load_processor(loso_args: LOSOArguments) -> EPIRImageProcessor:
+    """`--processor_name_or_path`, or the default processor."""
+    if not loso_args.processor_name_or_path:
+        return EPIRImageProcessor()
+    return load_pretrained(EPIRImageProcessor.from_pretrained, "--processor_name_or_path",
+                           loso_args.processor_name_or_path)
+
+
+def load_starting_config(loso_args: LOSOArguments) -> EPIRConfig:
+    """`--config_name`, or the default config."""
+    if not loso_args.config_name:
+        return EPIRConfig()
+    return load_pretrained(EPIRConfig.from_pretrained, "--config_name", loso_args.config_name)
+
+
+def build_config(loso_args: LOSOArguments, label_names: list[str], config: EPIRConfig | None = None) -> EPIRConfig:
+    """The model config: `config` (default: `load_starting_config`), the overrides, and the dataset's classes."""
+    config = copy.deepcopy(config) if config is not None else load_starting_config(loso_args)
     overrides = {}
-    if loso_args.config_overrides and loso_args.config_overrides.lstrip().startswith("{"):
+    if loso_args.config_overrides_are_json():
         overrides = loso_args.config_overrides_dict()
     elif loso_args.config_overrides:
         config.update_from_string(loso_args.config_overrides)
@@ -78,8 +122,26 @@ def load_data(loso_args: LOSOArguments, image_processor) -> tuple[LOSOData, list
     # Under several processes, the main process builds the cache and the others then read it.
     with PartialState().main_process_first():
         dataset = load_me_dataset(loso_args.dataset, data_dir=loso_args.data_dir, **loso_args.load_kwargs())
+    if not loso_args.train_full:
+        # The subjects are known now: a bad --folds fails before the flow pass, which can take hours.
+        select_folds(loso_subjects(dataset["subject"]), loso_args.folds, loso_args.fold_shard)
+    with PartialState().main_process_first():
         prepared = prepare_model_inputs(dataset, image_processor)
     return LOSOData.from_dataset(prepared), list(prepared.features["label"].names)
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Create `--output_dir` up front, so that an unusable path fails before the flows and the training."""
+    path = Path(output_dir)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"--output_dir {output_dir!r} is a file, not a folder.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        message = f"--output_dir {output_dir!r} cannot be created ({error.strerror}: {error.filename})."
+        raise type(error)(message) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"--output_dir {output_dir!r} is not writable.")
 
 
 def run_config_for(loso_args: LOSOArguments, training_args: LOSOTrainingArguments, config: EPIRConfig,
@@ -122,6 +184,7 @@ def merge_main(argv: list[str]) -> dict:
     parser.add_argument("inputs", nargs="+", help="output dirs of the runs to pool")
     parser.add_argument("--output_dir", required=True, help="where the pooled folds and results are written")
     args = parser.parse_args(argv)
+    check_output_dir(args.output_dir)
     results = merge_runs(args.inputs, args.output_dir)
     print(summary_line(results, args.output_dir), flush=True)
     return results
@@ -142,14 +205,17 @@ def main(argv: list[str] | None = None) -> dict | Path | None:
         training_logger.setLevel(logging.INFO)
 
     torch.set_num_threads(loso_args.cpu_threads)
-    image_processor = (EPIRImageProcessor.from_pretrained(loso_args.processor_name_or_path)
-                       if loso_args.processor_name_or_path else EPIRImageProcessor())
+    # Everything named on the command line is opened before the data: the flow pass can take hours.
+    image_processor = load_processor(loso_args)
+    starting_config = load_starting_config(loso_args)
+    check_output_dir(training_args.output_dir)
     data, label_names = load_data(loso_args, image_processor)
-    config = build_config(loso_args, label_names)
+    config = build_config(loso_args, label_names, starting_config)
     recipe = loso_args.recipe(image_processor)
-    if loso_args.train_full:
-        return train_full_model(data, config, training_args, recipe, image_processor, training_args.output_dir)
     run_config = run_config_for(loso_args, training_args, config, image_processor, recipe, data, label_names)
+    if loso_args.train_full:
+        return train_full_model(data, config, training_args, recipe, image_processor, run_config,
+                                training_args.output_dir)
     return run_loso(data, config, training_args, recipe, run_config, training_args.output_dir,
                     folds=loso_args.folds, fold_shard=loso_args.fold_shard, inner_folds=loso_args.inner_folds,
                     started_at=started_at)
@@ -158,5 +224,7 @@ def main(argv: list[str] | None = None) -> dict | Path | None:
 if __name__ == "__main__":
     try:
         main()
-    except (ValueError, FileNotFoundError) as error:
+    # What the user can fix: bad arguments or data (ValueError), and paths that are missing, unreadable or
+    # unwritable (OSError; the message names the path). Anything else is a bug and keeps its traceback.
+    except (ValueError, OSError) as error:
         sys.exit(f"run_loso.py: error: {error}")

@@ -8,12 +8,15 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
+import numpy as np
 import pytest
 from _me_fixtures import (CASME2_RAW_OFFSET, SMIC_CLIPS, casme2_tree, casme3_tree, flow_release_tree, frame_value,
                           pixel_value, samm_tree, smic_tree)
 from datasets import Dataset, load_from_disk
 
 from dataset_scripts import load_me_dataset
+from dataset_scripts.megc2019 import Megc2019CompositeFlow
 from dataset_scripts.prepare import main as prepare_main
 from dataset_scripts.samples import core_features
 
@@ -149,6 +152,25 @@ def test_cached_rerun_does_not_rescan_but_edited_annotation_rebuilds(tmp_path):
         load_me_dataset("samm", root, cache_dir=tmp_path / "cache")
     with pytest.raises(FileNotFoundError, match="007_007_3_1"):
         load_me_dataset("samm", root, cache_dir=tmp_path / "cache", use_cache=False)
+
+
+def test_flow_file_edited_in_place_rebuilds_the_cached_release(tmp_path):
+    root = flow_release_tree(tmp_path / "release")
+    flow = root / "flow" / "006_006_1_2 .png"
+    first = load_me_dataset("megc2019_composite_flow", root, cache_dir=tmp_path / "cache")
+    assert pixel_value(by_id(first)["006_006_1_2"]["flow"]) != pytest.approx(7.0)
+    # Rewritten in place: neither labels.csv nor the folder changes, only the file itself.
+    folder_mtime = (root / "flow").stat().st_mtime_ns
+    cv2.imwrite(str(flow), np.full((28, 28, 3), 7, np.uint8))
+    stat = flow.stat()
+    os.utime(flow, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert (root / "flow").stat().st_mtime_ns == folder_mtime
+    again = load_me_dataset("megc2019_composite_flow", root, cache_dir=tmp_path / "cache")
+    assert pixel_value(by_id(again)["006_006_1_2"]["flow"]) == pytest.approx(7.0)
+    # A touch alone changes the key too.
+    key = Megc2019CompositeFlow(root).identity()
+    os.utime(flow, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2 * 10**9))
+    assert Megc2019CompositeFlow(root).identity() != key
 
 
 def test_prepare_cli_writes_arrow_and_parquet(tmp_path, capsys):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from _me_fixtures import (CASME2_HEADER, CASME2_ROWS, SAMM_ROWS, casme2_tree, casme3_tree, flow_release_tree,
-                          samm_tree, smic_tree, write_sheet)
+from _me_fixtures import (CASME2_HEADER, CASME2_ROWS, FLOW_ROWS, SAMM_ROWS, casme2_tree, casme3_tree,
+                          flow_release_tree, samm_tree, smic_tree, write_sheet)
 
 from dataset_scripts import load_me_dataset
 
@@ -140,6 +140,22 @@ def test_bad_sheet_and_duplicates(tmp_path, cache):
     dup = casme2_tree(tmp_path / "dup", CASME2_ROWS[:2] + [CASME2_ROWS[0]])
     with pytest.raises(ValueError, match=r"(?s)duplicated sample ids in casme2 .*CASME2-coding.*sub01_EP02_01f"):
         load_me_dataset("casme2", dup, cache_dir=cache)
+
+
+def test_duplicated_ids_in_the_flow_release_are_refused(tmp_path, cache):
+    # The same clip listed twice with conflicting labels would be trained on and scored twice.
+    rows = [*FLOW_ROWS, ("casme2", "sub01", "EP02_01f", 0)]
+    release = flow_release_tree(tmp_path / "release", rows)
+    with pytest.raises(ValueError, match=r"duplicated sample ids in .*labels.csv:\n  sub01_EP02_01f$"):
+        load_me_dataset("megc2019_composite_flow", release, cache_dir=cache)
+
+
+def test_unknown_corpus_options_are_named(tmp_path, cache):
+    with pytest.raises(ValueError, match=r"synthetic has no option 'num_subject' \(did you mean 'num_subjects'\?\)"):
+        load_me_dataset("synthetic", num_subject=3, cache_dir=cache)
+    with pytest.raises(ValueError, match="megc2019_composite_flow has no option 'apex'"):
+        load_me_dataset("megc2019_composite_flow", flow_release_tree(tmp_path / "release"), apex="middle",
+                        cache_dir=cache)
 
 
 def test_bad_arguments(tmp_path, cache):

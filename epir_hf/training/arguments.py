@@ -12,15 +12,19 @@ and per-epoch overhead would cost more than the training itself.
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from transformers import TrainingArguments
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
 
+from ..configuration_epir import EPIRConfig
 from ..flow_mirror import FlowMirror
 from .augmentation import FlowAugmentation
+from .folds import parse_fold_shard
 from .trainer import TrainingRecipe
 
 
@@ -68,7 +72,8 @@ class LOSOArguments:
                 "launch) and merge."})
     train_full: bool = field(default=False, metadata={
         "help": "Instead of LOSO, train one model on all subjects and save model + processor to OUTPUT_DIR/final "
-                "(pushed with --push_to_hub --hub_model_id)."})
+                "(pushed with --push_to_hub --hub_model_id). The settings are recorded in OUTPUT_DIR and checked as "
+                "on resume: other settings are refused, the same ones train again and replace final."})
 
     def __post_init__(self):
         if self.cpu_threads < 1:
@@ -77,15 +82,23 @@ class LOSOArguments:
             raise ValueError(f"--inner_folds must be 0 (full inner LOSO) or >= 2; got {self.inner_folds}.")
         self.recipe()  # validates the augmentation and balance settings at parse time
         self.load_kwargs()
-        if self.config_overrides and self.config_overrides.lstrip().startswith("{"):
-            self.config_overrides_dict()
-        elif self.config_overrides and any("=" not in item for item in self.config_overrides.split(",")):
-            raise ValueError(f"--config_overrides must be 'key=value,key=value' or a JSON object; "
-                             f"got {self.config_overrides!r}.")
+        if self.fold_shard is not None:
+            parse_fold_shard(self.fold_shard)
+        if self.config_overrides_are_json():
+            _check_config_keys(self.config_overrides_dict())
+        elif self.config_overrides:
+            if any("=" not in item for item in self.config_overrides.split(",")):
+                raise ValueError(f"--config_overrides must be 'key=value,key=value' or a JSON object; "
+                                 f"got {self.config_overrides!r}.")
+            _check_config_keys(item.split("=", 1)[0] for item in self.config_overrides.split(","))
 
     def load_kwargs(self) -> dict:
         """`--dataset_kwargs` as a dict."""
         return _json_object("--dataset_kwargs", self.dataset_kwargs) if self.dataset_kwargs else {}
+
+    def config_overrides_are_json(self) -> bool:
+        """Whether `--config_overrides` is a JSON object rather than 'key=value,...'."""
+        return bool(self.config_overrides) and self.config_overrides.lstrip().startswith("{")
 
     def config_overrides_dict(self) -> dict:
         """`--config_overrides` given as a JSON object, as a dict."""
@@ -100,6 +113,17 @@ class LOSOArguments:
                                             max_scale=self.max_scale, mirror=mirror)
         return TrainingRecipe(balance=self.balance, augmentation=augmentation,
                               test_time_mirror=mirror if self.test_time_flip else None)
+
+
+def _check_config_keys(keys: Iterable[str]) -> None:
+    """Both forms of `--config_overrides` reject a key EPIRConfig does not have: a typo stored as an extra
+    attribute would be ignored by the model, and the run would silently test the default instead."""
+    known = sorted(EPIRConfig().to_dict())
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"--config_overrides: {key!r} is not an EPIRConfig field.{hint}")
 
 
 def _json_object(name: str, text: str) -> dict:
@@ -131,6 +155,11 @@ class LOSOTrainingArguments(TrainingArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        # max_steps > 0 overrides the epochs (as in Trainer); with neither, every fold would record the
+        # predictions of an untrained model.
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ValueError(f"--num_train_epochs must be > 0 (or --max_steps > 0); got {self.num_train_epochs:g}: "
+                             "no fold would be trained.")
         if self.label_smoothing_factor != 0:
             # Trainer's own smoother would replace the model's loss and drop class weights and the contrastive term.
             raise ValueError("Use --label_smoothing (EPIRConfig.label_smoothing), not --label_smoothing_factor: "

@@ -12,8 +12,9 @@ import importlib.metadata
 import json
 import os
 import platform
-import tempfile
-from collections.abc import Sequence
+import reprlib
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +47,23 @@ def protocol_label(protocol: str) -> str:
 
 
 def atomic_write_json(path: str | Path, payload: Any) -> None:
-    """Write JSON so that readers see the old file or the whole new one, never a partial write."""
+    """Write JSON so that readers see the old file or the whole new one, never a partial write.
+
+    The temporary file is opened like any other new file (mode 0o666 less the umask), not with tempfile's
+    private 0o600, so that results are as readable as everything else the user writes.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                     delete=False) as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(handle.name, path)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temporary, "x") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: str | Path) -> Any:
@@ -69,21 +78,42 @@ def prepare_output_dir(output_dir: str | Path, run_config: dict, write: bool = T
     """
     path = Path(output_dir) / RUN_CONFIG_FILENAME
     if path.is_file():
-        previous = read_json(path)
-        differences = _differences(previous, run_config)
+        differences = settings_differences(read_json(path), run_config)
         if differences:
-            raise ValueError(
-                f"{output_dir} already holds a LOSO run with different settings ({'; '.join(differences)}). "
-                "Use a new --output_dir, or the same settings to resume."
-            )
+            raise ValueError(f"{output_dir} already holds a run with different settings (on disk → now: "
+                             f"{'; '.join(differences)}). Use a new --output_dir, or the same settings to resume.")
     elif write:
         atomic_write_json(path, run_config)
 
 
-def _differences(old: dict, new: dict) -> list[str]:
+BOOKKEEPING_KEYS = frozenset({"auto_map", "_processor_class", "processor_class", "image_processor_type",
+                              "transformers_version", "architectures", "_name_or_path"})
+"""Keys that record where a config or processor came from, not what it computes: an equivalent processor loaded
+from a folder (with `auto_map`) or saved by another transformers version must not look like other settings."""
+
+_ABSENT = object()
+_SHORT = reprlib.Repr()  # long lists (e.g. the subjects) and nested dicts are shortened with "..."
+_SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 8, 4, 60
+
+
+def settings_differences(old: dict, new: dict) -> list[str]:
+    """Each setting that differs, as `dotted.path: old → new`, bookkeeping keys ignored."""
     old, new = json.loads(json.dumps(old)), json.loads(json.dumps(new))  # same JSON types on both sides
-    return [f"{key}: {old.get(key)!r} on disk vs {new.get(key)!r} now"
-            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+    return list(_differing_paths(old, new, ""))
+
+
+def _differing_paths(old: Any, new: Any, path: str) -> Iterator[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if key not in BOOKKEEPING_KEYS:
+                yield from _differing_paths(old.get(key, _ABSENT), new.get(key, _ABSENT),
+                                            f"{path}.{key}" if path else key)
+    elif old != new:
+        yield f"{path}: {_describe(old)} → {_describe(new)}"
+
+
+def _describe(value: Any) -> str:
+    return "(absent)" if value is _ABSENT else _SHORT.repr(value)
 
 
 def write_fold_record(output_dir: str | Path, record: dict) -> None:
@@ -233,11 +263,11 @@ def merge_runs(input_dirs: Sequence[str | Path], output_dir: str | Path, metric=
         if not config_path.is_file():
             raise FileNotFoundError(f"{directory} is not a LOSO output dir (no {RUN_CONFIG_FILENAME}).")
         config = read_json(config_path)
-        if run_config is None:
-            run_config = config
-        elif _differences(run_config, config):
+        run_config = config if run_config is None else run_config
+        differences = settings_differences(run_config, config)
+        if differences:
             raise ValueError(f"Cannot merge {directory}: its settings differ from {input_dirs[0]} "
-                             f"({'; '.join(_differences(run_config, config))}).")
+                             f"({input_dirs[0]} → {directory}: {'; '.join(differences)}).")
         for record in read_fold_records(directory):
             previous = by_subject.get(record["subject"])
             if previous is not None and previous["predictions"] != record["predictions"]:
