@@ -9,32 +9,61 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs, auto_docstring
+from transformers.utils.generic import can_return_tuple
 
 from .attention import SelfSuppressedAttention
-from .configuration_epir import EPIRConfig, dtsm_kept_count
+from .configuration_epir import EPIRConfig
 from .contrastive import ContrastiveProjection, supervised_contrastive_loss
 from .dnspt import DualNormShiftedPatchTokenizer
 from .dtsm import select_tokens
 from .token_integration import integrate_tokens
 
 
+@auto_docstring(custom_intro="EPIR encoder outputs: `BaseModelOutputWithPooling` plus the token bookkeeping.")
 @dataclass
 class EPIRModelOutput(BaseModelOutputWithPooling):
-    """`BaseModelOutputWithPooling` plus EPIR's token bookkeeping.
-
-    token_counts (`tuple[int]`): tokens (CLS included) entering each block.
-    kept_patch_mask (`torch.BoolTensor` of shape `(batch_size, num_patches)`): original patches (row-major over the
-        patch grid) covered by the tokens DTSM kept; `None` when DTSM is off. Use it to see which facial regions
-        drove the prediction.
+    r"""
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, sequence_length, hidden_size)`):
+        Final-LayerNorm tokens after the last block; `sequence_length` is `token_counts[-1]` (CLS first).
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
+        The CLS token of `last_hidden_state`.
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        The tokens entering each block, then the tokens after the last block (before the final LayerNorm). Their
+        lengths follow `token_counts`, since token integration and DTSM shrink the sequence between blocks.
+    attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+        Attention probabilities of each block, of shape `(batch_size, num_heads, tokens, tokens)` with `tokens` the
+        block's entry of `token_counts`.
+    token_counts (`tuple[int]`):
+        Tokens (CLS included) entering each block.
+    kept_patch_mask (`torch.BoolTensor` of shape `(batch_size, num_patches)`, *optional*):
+        Original patches (row-major over the patch grid) covered by the tokens DTSM kept; `None` when DTSM is off.
+        It shows which facial regions drove the prediction.
     """
 
     token_counts: tuple[int, ...] | None = None
     kept_patch_mask: torch.BoolTensor | None = None
 
 
+@auto_docstring(custom_intro="EPIR classification outputs: `ImageClassifierOutput` plus the token bookkeeping.")
 @dataclass
 class EPIRImageClassifierOutput(ImageClassifierOutput):
-    """`ImageClassifierOutput` plus the token bookkeeping of `EPIRModelOutput`."""
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided):
+        Cross-entropy (with the configured class weights and label smoothing) plus `contrastive_weight` times the
+        supervised contrastive loss of the batch.
+    logits (`torch.FloatTensor` of shape `(batch_size, config.num_labels)`):
+        Classification scores (before softmax).
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        As in `EPIRModelOutput`.
+    attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+        As in `EPIRModelOutput`.
+    token_counts (`tuple[int]`):
+        Tokens (CLS included) entering each block.
+    kept_patch_mask (`torch.BoolTensor` of shape `(batch_size, num_patches)`, *optional*):
+        Original patches covered by the tokens DTSM kept; `None` when DTSM is off.
+    """
 
     token_counts: tuple[int, ...] | None = None
     kept_patch_mask: torch.BoolTensor | None = None
@@ -64,6 +93,20 @@ class EPIREmbeddings(nn.Module):
         return self.dropout(torch.cat([cls, tokens], dim=1) + self.position_embeddings)
 
 
+class EPIRMLP(nn.Module):
+    """Position-wise feed-forward network of a block: fc1 → activation → dropout → fc2."""
+
+    def __init__(self, config: EPIRConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.dropout(self.act(self.fc1(hidden_states))))
+
+
 class EPIRLayer(nn.Module):
     """Pre-norm Transformer block whose attention also hands its keys and CLS attention to the reduction steps."""
 
@@ -74,9 +117,7 @@ class EPIRLayer(nn.Module):
                                                  config.attention_probs_dropout_prob,
                                                  config.use_self_token_suppression)
         self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = nn.Sequential(
-            nn.Linear(config.hidden_size, config.intermediate_size), ACT2FN[config.hidden_act],
-            nn.Dropout(config.hidden_dropout_prob), nn.Linear(config.intermediate_size, config.hidden_size))
+        self.mlp = EPIRMLP(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: torch.Tensor, sizes: torch.Tensor, output_attentions: bool,
@@ -89,7 +130,8 @@ class EPIRLayer(nn.Module):
 
 
 class EPIREncoder(nn.Module):
-    """Cascaded blocks; between them, token integration then (once) DTSM shrink the token set."""
+    """Cascaded blocks; between them, token integration then (once) DTSM shrink the token set as
+    `config.token_schedule()` prescribes."""
 
     def __init__(self, config: EPIRConfig):
         super().__init__()
@@ -97,29 +139,25 @@ class EPIREncoder(nn.Module):
         self.layer = nn.ModuleList(EPIRLayer(config) for _ in range(config.num_hidden_layers))
 
     def forward(self, hidden_states: torch.Tensor, output_attentions: bool = False,
-                output_hidden_states: bool = False):
-        config = self.config
+                output_hidden_states: bool = False) -> EPIRModelOutput:
         batch, length, _ = hidden_states.shape
         sizes = hidden_states.new_ones(batch, length)
         sources = torch.eye(length - 1, dtype=hidden_states.dtype, device=hidden_states.device).expand(batch, -1, -1)
         all_hidden_states, all_attentions, token_counts, kept_patch_mask = [], [], [], None
-        for index, layer in enumerate(self.layer):
+        for layer, step in zip(self.layer, self.config.token_schedule()):
             if output_hidden_states:
                 all_hidden_states.append(hidden_states)
             token_counts.append(hidden_states.shape[1])
-            merges = config.token_merge_schedule[index] if config.use_token_integration else 0
-            selects = config.use_dtsm and index == config.dtsm_layer
-            hidden_states, attention = layer(hidden_states, sizes, output_attentions, selects)
+            hidden_states, attention = layer(hidden_states, sizes, output_attentions, step.keep is not None)
             if output_attentions:
                 all_attentions.append(attention.probs)
             cls_attention = attention.cls_attention
-            if merges:
+            if step.merges:
                 hidden_states, sizes, sources, cls_attention = integrate_tokens(
-                    hidden_states, sizes, sources, attention.keys, merges, cls_attention)
-            if selects:
-                keep = dtsm_kept_count(hidden_states.shape[1] - 1, config.dtsm_keep_ratio)
+                    hidden_states, sizes, sources, attention.keys, step.merges, cls_attention)
+            if step.keep is not None:
                 hidden_states, sizes, sources, kept_patch_mask = select_tokens(
-                    hidden_states, sizes, sources, cls_attention, keep)
+                    hidden_states, sizes, sources, cls_attention, step.keep)
         if output_hidden_states:
             all_hidden_states.append(hidden_states)
         return EPIRModelOutput(
@@ -131,6 +169,7 @@ class EPIREncoder(nn.Module):
         )
 
 
+@auto_docstring
 class EPIRPreTrainedModel(PreTrainedModel):
     config_class = EPIRConfig
     config: EPIRConfig
@@ -174,9 +213,8 @@ class EPIRPreTrainedModel(PreTrainedModel):
                              f"got {tuple(pixel_values.shape)}.")
 
 
+@auto_docstring(custom_intro="The bare EPIR encoder; `pooler_output` is the final-LayerNorm CLS representation.")
 class EPIRModel(EPIRPreTrainedModel):
-    """Bare EPIR encoder; `pooler_output` is the final-LayerNorm CLS representation."""
-
     def __init__(self, config: EPIRConfig):
         super().__init__(config)
         self.embeddings = EPIREmbeddings(config)
@@ -184,23 +222,36 @@ class EPIRModel(EPIRPreTrainedModel):
         self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
 
+    @can_return_tuple
+    @auto_docstring
     def forward(self, pixel_values: torch.Tensor, output_attentions: bool | None = None,
-                output_hidden_states: bool | None = None, return_dict: bool | None = None,
-                **kwargs) -> EPIRModelOutput | tuple:
+                output_hidden_states: bool | None = None, **kwargs: Unpack[TransformersKwargs]) -> EPIRModelOutput:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, image_size, image_size)`):
+            Onset→apex optical flow (u, v, optical strain) of cropped faces, as `EPIRImageProcessor` returns it.
+        """
         self.check_pixel_values(pixel_values)
         output_attentions = bool(output_attentions if output_attentions is not None else
                                  self.config.output_attentions)
         output_hidden_states = bool(output_hidden_states if output_hidden_states is not None else
                                     self.config.output_hidden_states)
         encoded = self.encoder(self.embeddings(pixel_values.to(self.dtype)), output_attentions, output_hidden_states)
-        encoded.last_hidden_state = self.layernorm(encoded.last_hidden_state)
-        encoded.pooler_output = encoded.last_hidden_state[:, 0]
-        return encoded if return_dict is not False else encoded.to_tuple()
+        last_hidden_state = self.layernorm(encoded.last_hidden_state)
+        return EPIRModelOutput(
+            last_hidden_state=last_hidden_state,
+            pooler_output=last_hidden_state[:, 0],
+            hidden_states=encoded.hidden_states,
+            attentions=encoded.attentions,
+            token_counts=encoded.token_counts,
+            kept_patch_mask=encoded.kept_patch_mask,
+        )
 
 
+@auto_docstring(custom_intro="""
+    EPIR with a linear classification head on the CLS representation. Its loss is the cross-entropy plus
+    `config.contrastive_weight` times a supervised contrastive term on a projection of the same representation.
+    """)
 class EPIRForImageClassification(EPIRPreTrainedModel):
-    """EPIR with a linear head on the CLS representation; loss = CE + contrastive_weight × SupCon."""
-
     def __init__(self, config: EPIRConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
@@ -210,17 +261,24 @@ class EPIRForImageClassification(EPIRPreTrainedModel):
                            if config.contrastive_weight > 0 else None)
         self.post_init()
 
+    @can_return_tuple
+    @auto_docstring
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None,
                 output_attentions: bool | None = None, output_hidden_states: bool | None = None,
-                return_dict: bool | None = None, **kwargs) -> EPIRImageClassifierOutput | tuple:
-        outputs = self.epir(pixel_values, output_attentions=output_attentions,
-                            output_hidden_states=output_hidden_states, return_dict=True)
+                **kwargs: Unpack[TransformersKwargs]) -> EPIRImageClassifierOutput:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, image_size, image_size)`):
+            Onset→apex optical flow (u, v, optical strain) of cropped faces, as `EPIRImageProcessor` returns it.
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Class ids in `[0, config.num_labels - 1]`; when given, the loss is computed.
+        """
+        outputs: EPIRModelOutput = self.epir(pixel_values, output_attentions=output_attentions,
+                                             output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(outputs.pooler_output)
         loss = None if labels is None else self.compute_loss(logits, outputs.pooler_output, labels)
-        result = EPIRImageClassifierOutput(
+        return EPIRImageClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions,
             token_counts=outputs.token_counts, kept_patch_mask=outputs.kept_patch_mask)
-        return result if return_dict is not False else result.to_tuple()
 
     def compute_loss(self, logits: torch.Tensor, pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy (class weights, label smoothing) plus the weighted supervised contrastive term."""

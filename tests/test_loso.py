@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +24,7 @@ from _loso_testing import (
     synthetic_assets,
 )
 
-from epir_hf import EPIRConfig
+from epir_hf import EPIRConfig, EPIRImageProcessor
 from epir_hf.flow_mirror import FlowMirror
 from epir_hf.training import (
     LOSOData,
@@ -38,7 +38,8 @@ from epir_hf.training import (
 )
 from epir_hf.training import loso as loso_module
 from epir_hf.training.arguments import LOSOArguments, LOSOTrainingArguments
-from epir_hf.training.folds import fold_filename
+from epir_hf.training.folds import fold_filename, fold_path
+from epir_hf.training.results import atomic_write_json, prepare_output_dir, write_fold_record
 from epir_hf.training.trainer import balanced_class_weights, build_model
 
 SUBJECTS = [f"synth{i + 1:02d}" for i in range(SYNTHETIC["num_subjects"])]
@@ -182,6 +183,37 @@ def test_resuming_with_other_settings_is_refused(assets, reference_run, tmp_path
         run_loso_module().main(synthetic_argv(assets, copy, "--learning_rate", "0.01"))
     with pytest.raises(ValueError, match="different settings.*test_time_mirror"):
         run_loso_module().main(synthetic_argv(assets, copy, "--test_time_flip", "false"))
+
+
+def test_resume_compares_settings_by_meaning(assets, tmp_path):
+    def run_config(processor) -> dict:
+        return {"seed": 42, "processor": json.loads(processor.to_json_string())}
+
+    from_folder = run_config(EPIRImageProcessor.from_pretrained(assets / "processor"))
+    in_memory = run_config(EPIRImageProcessor(flow_method="dis"))
+    assert "auto_map" in from_folder["processor"] and "auto_map" not in in_memory["processor"]
+    prepare_output_dir(tmp_path, from_folder)
+    prepare_output_dir(tmp_path, in_memory)  # the same processor: only where it was loaded from differs
+    with pytest.raises(ValueError) as info:
+        prepare_output_dir(tmp_path, {**run_config(EPIRImageProcessor(flow_method="dis", flow_size=96)), "seed": 7})
+    message = str(info.value)
+    assert "processor.flow_size: 128 → 96; seed: 42 → 7" in message
+    assert "image_mean" not in message  # each differing setting, not the whole processor
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_output_files_follow_the_umask(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        prepare_output_dir(tmp_path, {"seed": 42})
+        write_fold_record(tmp_path, {"subject": "synth01"})
+        atomic_write_json(tmp_path / "results.json", {"complete": True})
+    finally:
+        os.umask(previous)
+    for path in (tmp_path / "run_config.json", fold_path(tmp_path, "synth01"), tmp_path / "results.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["folds", "results.json", "run_config.json",
+                                                                  "synth01.json"]
 
 
 def test_oracle_epoch_protocol_picks_best_test_epoch_and_says_optimistic(assets, tmp_path, capsys):
@@ -371,7 +403,7 @@ def test_train_full_saves_a_remote_code_model_and_pushes_it(assets, tmp_path, mo
     assert final_dir == tmp_path / "final"
     files = sorted(os.listdir(final_dir))
     for name in ("config.json", "model.safetensors", "preprocessor_config.json", "modeling_epir.py",
-                 "configuration_epir.py", "image_processing_epir.py"):
+                 "configuration_epir.py", "image_processing_epir.py", "README.md"):
         assert name in files
     assert uploads == [("create", "someone/epir-test"), ("upload", "someone/epir-test", files)]
     model = AutoModelForImageClassification.from_pretrained(final_dir)
@@ -379,6 +411,22 @@ def test_train_full_saves_a_remote_code_model_and_pushes_it(assets, tmp_path, mo
     assert model.config.hidden_size == TINY_MODEL["hidden_size"]
     assert AutoImageProcessor.from_pretrained(final_dir).flow_method == "dis"
     assert not (tmp_path / "folds").exists()  # no LOSO was run
+
+
+def test_train_full_into_an_output_dir_with_other_settings_is_refused(assets, tmp_path):
+    final_dir = run_loso_module().main(synthetic_argv(assets, tmp_path, "--train_full", epochs=1))
+    weights = (final_dir / "model.safetensors").read_bytes()
+    with pytest.raises(ValueError, match=r"different settings .*training\.learning_rate: 0\.001 → 0\.01"):
+        run_loso_module().main(synthetic_argv(assets, tmp_path, "--train_full", "--learning_rate", "0.01",
+                                              epochs=1))
+    assert (final_dir / "model.safetensors").read_bytes() == weights
+    # The same settings train the same seeded model again and replace final/.
+    assert run_loso_module().main(synthetic_argv(assets, tmp_path, "--train_full", epochs=1)) == final_dir
+    # A final/ from before settings were recorded cannot be compared, so it is not overwritten either.
+    legacy = tmp_path / "legacy"
+    shutil.copytree(final_dir, legacy / "final")
+    with pytest.raises(ValueError, match="settings were not recorded"):
+        run_loso_module().main(synthetic_argv(assets, legacy, "--train_full", epochs=1))
 
 
 def test_push_to_hub_without_model_id_is_refused(assets, tmp_path):
@@ -415,19 +463,15 @@ def test_results_record_versions_when_run_from_a_source_checkout(monkeypatch):
     assert versions["torch"] and versions["device"]
 
 
-REAL_DATA = Path(os.environ.get("EPIR_COMPOSITE_DIR", REPO_ROOT.parent / "shared" / "data" / "megc2019_composite"))
-
-
 @pytest.mark.real_data
-@pytest.mark.skipif(not (REAL_DATA / "labels.csv").is_file(), reason=f"no MEGC2019 composite at {REAL_DATA}")
-def test_composite_flow_release_runs_one_fold_per_corpus(tmp_path):
-    labels = (REAL_DATA / "labels.csv").read_text().splitlines()[1:]
+def test_composite_flow_release_runs_one_fold_per_corpus(tmp_path, composite_dir):
+    labels = (composite_dir / "labels.csv").read_text().splitlines()[1:]
     first_subject = {}
     for line in labels:
         corpus, subject = line.split(",")[:2]
         first_subject.setdefault(corpus, subject)
     results = run_loso_module().main([
-        "--dataset", "megc2019_composite_flow", "--data_dir", str(REAL_DATA), "--output_dir", str(tmp_path),
+        "--dataset", "megc2019_composite_flow", "--data_dir", str(composite_dir), "--output_dir", str(tmp_path),
         "--folds", ",".join(first_subject.values()), "--num_train_epochs", "1",
         "--config_overrides", json.dumps(TINY_MODEL), "--disable_tqdm", "true"])
     assert set(results["metrics"]["per_corpus"]) == set(first_subject) == {"casme2", "samm", "smic"}

@@ -11,6 +11,7 @@ import torch
 
 from epir_hf import EPIRConfig, EPIRForImageClassification, EPIRModel
 from epir_hf.attention import SelfSuppressedAttention, attention_bias
+from epir_hf.configuration_epir import TokenStep, token_schedule
 from epir_hf.contrastive import supervised_contrastive_loss
 from epir_hf.dnspt import DualNormShiftedPatchTokenizer, translate
 from epir_hf.dtsm import select_tokens
@@ -107,6 +108,25 @@ def test_token_counts_follow_schedule():
     assert list(no_dtsm.token_counts) == [50, 42, 34, 28, 24]
 
 
+def test_token_schedule_spells_out_each_block():
+    assert EPIRConfig().token_schedule() == [
+        TokenStep(tokens=50, merges=8, keep=None), TokenStep(tokens=42, merges=8, keep=17),
+        TokenStep(tokens=19, merges=6, keep=None), TokenStep(tokens=13, merges=4, keep=None),
+        TokenStep(tokens=9, merges=0, keep=None)]
+    assert [step.keep for step in EPIRConfig(use_dtsm=False).token_schedule()] == [None] * 5
+    assert [step.merges for step in EPIRConfig(use_token_integration=False).token_schedule()] == [0] * 5
+
+
+def test_encoder_follows_the_config_token_schedule(monkeypatch):
+    """The encoder takes its merges and DTSM size from `config.token_schedule()` instead of deriving its own."""
+    model = make_model()
+    other = token_schedule(49, [2, 2, 2, 2, 0], dtsm_layer=2, keep_ratio=0.25)
+    monkeypatch.setattr(EPIRConfig, "token_schedule", lambda self: other)
+    out = model(flow_batch())
+    assert list(out.token_counts) == [step.tokens for step in other] == [50, 48, 46, 13, 11]
+    assert (out.kept_patch_mask.sum(dim=1) >= other[2].keep).all()
+
+
 @pytest.mark.parametrize("ratio,layer", [(0.25, 0), (0.5, 2), (1.0, 1)])
 def test_dtsm_keeps_configured_count(ratio, layer):
     model = make_model(use_token_integration=False, dtsm_layer=layer, dtsm_keep_ratio=ratio)
@@ -183,6 +203,30 @@ def test_sdpa_path_equals_explicit_attention(overrides):
         explicit = model(pixel_values, output_attentions=True)
     assert torch.allclose(fast.logits, explicit.logits, atol=1e-5)
     assert torch.equal(fast.kept_patch_mask, explicit.kept_patch_mask) if fast.kept_patch_mask is not None else True
+
+
+def test_checkpoint_keys_name_every_submodule():
+    """Checkpoint keys are part of the release format: every module is named, no positional `nn.Sequential` ids."""
+    keys = make_model().state_dict().keys()
+    assert {"epir.encoder.layer.0.mlp.fc1.weight", "epir.encoder.layer.0.mlp.fc2.bias",
+            "projection.dense.weight", "classifier.weight"} <= set(keys)
+    # The block index of the encoder's ModuleList is the only number a key may hold.
+    positional = [key for key in keys
+                  if any(part.isdigit() for part in key.removeprefix("epir.encoder.layer.").split(".")[1:])]
+    assert not positional, positional
+
+
+def test_return_dict_false_gives_tuples_without_nones():
+    model = make_model()
+    pixel_values, labels = flow_batch(), torch.tensor([0, 2])
+    with torch.no_grad():
+        out = model(pixel_values, labels=labels)
+        as_tuple = model(pixel_values, labels=labels, return_dict=False)
+        base = model.epir(pixel_values, return_dict=False)
+    assert len(as_tuple) == 4 and torch.equal(as_tuple[1], out.logits) and as_tuple[2] == out.token_counts
+    assert len(base) == 4 and torch.equal(base[1], model.epir(pixel_values).pooler_output)
+    model.config.return_dict = False
+    assert isinstance(model(pixel_values), tuple)
 
 
 def test_save_load_gives_identical_logits(tmp_path):

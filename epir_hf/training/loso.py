@@ -19,8 +19,10 @@ from accelerate.utils import broadcast_object_list
 from tqdm.auto import tqdm
 from transformers import PreTrainedConfig, TrainingArguments
 
+from .arguments import training_signature
 from .folds import completed_folds, loso_subjects, select_folds
 from .results import (
+    RUN_CONFIG_FILENAME,
     compute_results,
     load_metric,
     prepare_output_dir,
@@ -163,23 +165,44 @@ def run_loso(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, 
     return results
 
 
+def _recipe_record(recipe: TrainingRecipe) -> dict:
+    """The recipe as the model card reports it: class balance, augmentation and test-time flip settings."""
+    return {"balance": recipe.balance,
+            "augmentation": dataclasses.asdict(recipe.augmentation) if recipe.augmentation else None,
+            "test_time_mirror": dataclasses.asdict(recipe.test_time_mirror) if recipe.test_time_mirror else None}
+
+
 def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, recipe: TrainingRecipe,
-                     image_processor, output_dir: str | Path) -> Path:
+                     image_processor, run_config: dict, output_dir: str | Path) -> Path:
     """Train one model on every subject; save model, processor and pipeline code to `output_dir/final`.
 
-    The folder loads with `trust_remote_code=True` where epir_hf is not installed. With `args.push_to_hub` it is
-    uploaded to `args.hub_model_id`.
+    The folder loads with `trust_remote_code=True` where epir_hf is not installed, and its README.md is a model card
+    naming the data, subjects, recipe, seed, date and library versions. With `args.push_to_hub` it is
+    uploaded to `args.hub_model_id`. `run_config` is recorded in `output_dir` as a LOSO run's is, and the same rule
+    holds: an output dir whose recorded settings differ is refused (a model released next to LOSO numbers must be
+    the recipe those numbers measure), while the same settings train again and replace `final` (training is seeded,
+    so it is the same model, and a `final` left half-written by an interrupted save is repaired).
     """
+    from ..hub_card import TrainingRecord
     from ..pipeline_epir import save_for_hub
 
     if args.push_to_hub and not args.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/epir-megc2019).")
     final_dir = Path(output_dir) / "final"
+    if final_dir.exists() and not (Path(output_dir) / RUN_CONFIG_FILENAME).is_file():
+        raise ValueError(f"{final_dir} already holds a model whose settings were not recorded, so they cannot be "
+                         "compared with these. Use a new --output_dir, or remove that folder.")
+    state = PartialState()
+    prepare_output_dir(output_dir, run_config, write=state.is_main_process)
     # The fold trainer must not push: it would upload its own save, without the processor and pipeline code.
     run = train_fold(config, data, None, fold_training_arguments(args, output_dir), recipe)
-    state = PartialState()
     if state.is_main_process:
-        save_for_hub(run.trainer.model, image_processor, final_dir)
+        # What the model was trained on comes from the objects training used; the rest from the run's record.
+        record = TrainingRecord.from_run_config(
+            run_config, subjects=loso_subjects(data.subjects), num_samples=len(data), seed=args.seed,
+            training=training_signature(args), recipe=_recipe_record(recipe),
+            hub_model_id=args.hub_model_id if args.push_to_hub else None)
+        save_for_hub(run.trainer.model, image_processor, final_dir, training=record)
         print(f"Trained on all {len(data)} samples ({len(set(data.subjects.tolist()))} subjects); "
               f"model, processor and pipeline code saved to {final_dir}", flush=True)
         if args.push_to_hub:
