@@ -6,20 +6,14 @@ numbers measured from the data.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dataset_scripts import load_me_dataset, prepare_model_inputs
 
-COMPOSITE = Path(os.environ.get("EPIR_COMPOSITE_DIR",
-                                Path(__file__).resolve().parents[1].parent / "shared" / "data" / "megc2019_composite"))
-
-pytestmark = [pytest.mark.real_data,
-              pytest.mark.skipif(not (COMPOSITE / "labels.csv").is_file(), reason=f"{COMPOSITE} is absent")]
+pytestmark = pytest.mark.real_data  # the `composite_dir` fixture skips when EPIR_COMPOSITE_DIR is unset or absent
 
 SPEC = {  # part: (subjects, negative, positive, surprise)
     "casme2": (24, 88, 32, 25),
@@ -29,8 +23,8 @@ SPEC = {  # part: (subjects, negative, positive, surprise)
 
 
 @pytest.fixture(scope="module")
-def composite(tmp_path_factory):
-    return load_me_dataset("megc2019_composite_flow", COMPOSITE, cache_dir=tmp_path_factory.mktemp("cache"))
+def composite(tmp_path_factory, composite_dir):
+    return load_me_dataset("megc2019_composite_flow", composite_dir, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 def test_counts_match_the_release_specification(composite):
