@@ -36,12 +36,11 @@ from dataset_scripts.synthetic import action_unit_bumps, displacement_field, ren
 _CHILD = """
 import json, resource, sys, time
 from transformers import pipeline
-import epir_hf
 folder, video, mode, apex = sys.argv[1:5]
 started = time.perf_counter()
 result = None
 if mode != "import only":
-    pipe = pipeline("micro-expression-recognition", model=folder)
+    pipe = pipeline("micro-expression-recognition", model=folder, trust_remote_code=True)
     kwargs = {"onset_index": 0, "apex_index": int(apex)} if mode == "given onset and apex" else {}
     result = pipe(video, **kwargs)
 print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -47,6 +47,7 @@ class EPIRImageProcessorKwargs(ImagesKwargs, total=False):
     flow_method: str | None
     flow_size: int | None
     min_motion: float | None
+    training_inputs: str | None
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,9 @@ class EPIRImageProcessor(PilBackend):
             pipeline's output): per-channel min–max normalisation would otherwise stretch sensor noise into an
             input that looks like motion to the model.
         size (`dict`, defaults to `{"height": 28, "width": 28}`): size of the flow image fed to the model.
+        training_inputs (`str`, *optional*): what the model saved with this processor was trained on, e.g. the
+            precomputed flows of a corpus' face crops; written by `run_loso.py --train_full` so that a checkpoint
+            says which inputs it expects. It changes no computation.
         do_rescale, rescale_factor, do_normalize, image_mean, image_std: as in every transformers image processor.
 
     Example:
@@ -275,6 +279,7 @@ class EPIRImageProcessor(PilBackend):
     flow_method = "tvl1"
     flow_size = 128
     min_motion = MIN_MOTION
+    training_inputs = None
     size = {"height": 28, "width": 28}
     do_rescale = True
     rescale_factor = 1 / 255

@@ -1,13 +1,11 @@
 """Command-line arguments of the LOSO runner: the stock `TrainingArguments` with recipe defaults, plus ours.
 
-The defaults are the fixed hyperparameters of the `honest` protocol: they are chosen before any test subject is
-seen and every fold uses them unchanged. Learning rate 3e-4 and batch 16 are the best training-subject fit of an
-18-recipe grid (`benchmarks/recipe_fit.py`, which never reads a held-out subject): the earlier 1e-3 / 32 / 30 recipe
-left the model far from fitting its own training data. Averaging each prediction with that of the mirrored sample
-(`test_time_flip`) and training 60 epochs instead of 40 each passed a validation screen on training subjects whose
-adoption rule was written down before it ran (25 and 30 epochs failed the same kind of screen).
-Checkpointing, evaluation loops and reporting are off by default because a fold is small and short: their per-step
-and per-epoch overhead would cost more than the training itself.
+The defaults are the fixed hyperparameters of the `honest` protocol: every fold uses them unchanged, so no choice
+depends on a held-out subject. Each was chosen on training subjects only — learning rate and batch size by how well
+the model fits its training data (`benchmarks/recipe_fit.py`), the epoch count and the mirror-averaged prediction
+(`test_time_flip`) by validation subjects drawn from the training subjects, under rules written down before the runs
+(docs/experiments.md). Checkpointing, evaluation loops and reporting are off by default because a fold is small and
+short: their per-step and per-epoch overhead would cost more than the training itself.
 """
 
 from __future__ import annotations
@@ -66,10 +64,10 @@ class LOSOArguments:
     processor_name_or_path: str | None = field(default=None, metadata={
         "help": "EPIRImageProcessor to use (a folder or Hub id); default: EPIRImageProcessor()."})
     cpu_threads: int = field(default=1, metadata={
-        "help": "torch intra-op threads (torch.set_num_threads). EPIR's ops are small, so extra threads mostly wait "
-                "on each other: on a shared 2-core machine a composite fold (30 epochs, batch 32) took 76 s with 1 "
-                "thread and over 400 s with 2. To use more cores, run --fold_shard i/n in n processes (or accelerate "
-                "launch) and merge."})
+        "help": "torch intra-op threads (torch.set_num_threads). EPIR's matrices are small, so a second thread on the "
+                "same fold mostly waits on the first (a composite fold ran over 5x slower with 2 threads than with 1 "
+                "on 2 CPU cores); to use more cores, run folds in parallel: --fold_shard i/n in n processes (or "
+                "accelerate launch) and merge."})
     train_full: bool = field(default=False, metadata={
         "help": "Instead of LOSO, train one model on all subjects and save model + processor to OUTPUT_DIR/final "
                 "(pushed with --push_to_hub --hub_model_id). The settings are recorded in OUTPUT_DIR and checked as "
