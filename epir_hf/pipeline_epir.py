@@ -17,16 +17,17 @@ import numpy as np
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
-from transformers import Pipeline
+from transformers import ImageClassificationPipeline, Pipeline
 
 from .apex_spotting import APEX_SCORES, ApexScorer
 from .face_crop import check_box, crop
 from .flow_mirror import FlowMirror, average_with_mirror
 from .hub_card import TrainingRecord, write_model_card
-from .image_processing_epir import FaceRegion
+from .image_processing_epir import FaceRegion, load_flow_image
 from .video_frames import VideoFrames
 
 TASK = "micro-expression-recognition"
+FLOW_TASK = "image-classification"
 WINDOW_OPTIONS = ("start_frame", "end_frame", "start_time", "end_time", "max_frames")
 _IMAGE_EXTENSIONS = frozenset(Image.registered_extensions())
 
@@ -261,11 +262,7 @@ class MicroExpressionRecognitionPipeline(Pipeline):
 
     def _forward(self, model_inputs: dict[str, Any], test_time_flip: bool = True) -> dict[str, Any]:
         meta = model_inputs.pop("meta")
-        pixel_values = model_inputs["pixel_values"]
-        outputs = self.model(pixel_values=pixel_values)
-        logits = outputs.logits
-        if test_time_flip:
-            logits = average_with_mirror(logits, self.model(pixel_values=self.mirror(pixel_values)).logits)
+        outputs, logits = _classify(self.model, self.mirror, model_inputs["pixel_values"], test_time_flip)
         # The token map shows the unmirrored view: the one whose patches line up with the face crop.
         return {"logits": logits, "kept_patch_mask": getattr(outputs, "kept_patch_mask", None), "meta": meta}
 
@@ -288,13 +285,55 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         return cv2.resize(mask, (face_shape[1], face_shape[0]), interpolation=cv2.INTER_NEAREST)
 
 
+def _classify(model, mirror: FlowMirror, pixel_values: torch.Tensor, test_time_flip: bool):
+    """The model's outputs on `pixel_values`, and the logits to score: averaged with the mirror's by default."""
+    outputs = model(pixel_values=pixel_values)
+    if not test_time_flip:
+        return outputs, outputs.logits
+    return outputs, average_with_mirror(outputs.logits, model(pixel_values=mirror(pixel_values)).logits)
+
+
+class FlowImageClassificationPipeline(ImageClassificationPipeline):
+    r"""
+    `image-classification` of a precomputed flow image with EPIR, scored as the rest of the package scores it.
+
+    A folder written by `save_for_hub` declares this class for the `image-classification` task, so
+    `pipeline("image-classification", model=folder, trust_remote_code=True)` uses it instead of transformers' stock
+    pipeline. Why: the stock pipeline scores the flow alone, so its scores would differ from those of the
+    `micro-expression-recognition` pipeline and of the LOSO evaluation for the same flow; and it reports a missing
+    file as a failed base64 decoding. This one averages the class probabilities of the flow and of its mirror (u
+    negated) unless `test_time_flip=False`, and names a missing or unreadable file. Input: a flow image (RGB = u, v,
+    strain) as a file path, a PIL image or an array, or a list of them; output as the stock pipeline's.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mirror = FlowMirror.from_image_processor(self.image_processor)
+
+    def _sanitize_parameters(self, test_time_flip: bool | None = None, **kwargs: Any):
+        preprocess_params, forward_params, postprocess_params = super()._sanitize_parameters(**kwargs)
+        if test_time_flip is not None:
+            forward_params["test_time_flip"] = _bool_flag("test_time_flip", test_time_flip)
+        return preprocess_params, forward_params, postprocess_params
+
+    def preprocess(self, image: Any, timeout: float | None = None):
+        is_url = isinstance(image, str) and image.startswith(("http://", "https://"))
+        if isinstance(image, (str, os.PathLike)) and not is_url:
+            image = Image.fromarray(load_flow_image(image, "input").astype(np.uint8))
+        return super().preprocess(image, timeout=timeout)
+
+    def _forward(self, model_inputs: dict[str, Any], test_time_flip: bool = True) -> dict[str, Any]:
+        return {"logits": _classify(self.model, self.mirror, model_inputs["pixel_values"], test_time_flip)[1]}
+
+
 def save_for_hub(model, image_processor, save_directory: str | os.PathLike,
                  training: TrainingRecord | None = None) -> list[str]:
     """Save model, image processor, this pipeline and a model card so the folder works with `trust_remote_code=True`.
 
     Writes the weights, `config.json` (with `auto_map` and `custom_pipelines`), `preprocessor_config.json` and the
-    Python files of the model, processor and pipeline, so that without `epir_hf` installed
+    Python files of the model, processor and pipelines, so that without `epir_hf` installed
     `pipeline("micro-expression-recognition", model=dir, trust_remote_code=True)`,
+    `pipeline("image-classification", model=dir, trust_remote_code=True)` (`FlowImageClassificationPipeline`),
     `AutoImageProcessor.from_pretrained(dir, trust_remote_code=True)` and
     `AutoModelForImageClassification.from_pretrained(dir, trust_remote_code=True)` all work.
     `README.md` is the model card (`epir_hf.hub_card`): what `training` records (data, subjects, recipe, seed, date,
@@ -311,6 +350,13 @@ def save_for_hub(model, image_processor, save_directory: str | os.PathLike,
     previous = getattr(model.config, "custom_pipelines", None)
     try:
         pipe.save_pretrained(save_directory)
+        # The flow-image task is declared next to the pipeline's own (same module, same model class), so that
+        # `pipeline("image-classification", ...)` on the folder scores flows as the rest of the package does.
+        declared = model.config.custom_pipelines
+        module = declared[TASK]["impl"].rpartition(".")[0]
+        model.config.custom_pipelines = {
+            **declared, FLOW_TASK: {**declared[TASK], "impl": f"{module}.{FlowImageClassificationPipeline.__name__}"}}
+        model.config.save_pretrained(save_directory)
     finally:
         if had_custom_pipelines:
             model.config.custom_pipelines = previous

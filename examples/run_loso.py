@@ -127,7 +127,19 @@ def load_data(loso_args: LOSOArguments, image_processor) -> tuple[LOSOData, list
         select_folds(loso_subjects(dataset["subject"]), loso_args.folds, loso_args.fold_shard)
     with PartialState().main_process_first():
         prepared = prepare_model_inputs(dataset, image_processor)
+    if loso_args.train_full:
+        # Recorded after the flows are prepared: the processor is part of their cache key.
+        image_processor.training_inputs = describe_training_inputs(loso_args.dataset, dataset.features)
     return LOSOData.from_dataset(prepared), list(prepared.features["label"].names)
+
+
+def describe_training_inputs(dataset_name: str, features) -> str:
+    """What a `--train_full` model is trained on, for its saved processor: which inputs the checkpoint expects."""
+    if "flow" in features:
+        return (f"{dataset_name}: precomputed onset-apex flow images of the corpus' own face crops, used as they "
+                "are. Frames given to the processor are face-located first; a frame that is already a face crop "
+                "is used whole, as those flows were.")
+    return f"{dataset_name}: onset-apex flows computed by this processor from the corpus' frames"
 
 
 def check_output_dir(output_dir: str) -> None:

@@ -409,7 +409,9 @@ def test_train_full_saves_a_remote_code_model_and_pushes_it(assets, tmp_path, mo
     model = AutoModelForImageClassification.from_pretrained(final_dir)
     assert model.config.id2label == {0: "negative", 1: "positive", 2: "surprise"}
     assert model.config.hidden_size == TINY_MODEL["hidden_size"]
-    assert AutoImageProcessor.from_pretrained(final_dir).flow_method == "dis"
+    processor = AutoImageProcessor.from_pretrained(final_dir)
+    assert processor.flow_method == "dis"
+    assert processor.training_inputs.startswith("synthetic: onset-apex flows computed by this processor")
     assert not (tmp_path / "folds").exists()  # no LOSO was run
 
 
@@ -476,3 +478,25 @@ def test_composite_flow_release_runs_one_fold_per_corpus(tmp_path, composite_dir
         "--config_overrides", json.dumps(TINY_MODEL), "--disable_tqdm", "true"])
     assert set(results["metrics"]["per_corpus"]) == set(first_subject) == {"casme2", "samm", "smic"}
     assert results["folds_total"] == 68 and results["folds_completed"] == 3 and not results["complete"]
+
+
+@pytest.mark.real_data
+def test_a_model_trained_on_the_flow_release_works_on_its_face_crops(tmp_path, composite_dir):
+    """The release's flows come from face crops: the saved processor says so, and takes such crops as they are."""
+    import cv2
+    from transformers import pipeline
+
+    final_dir = run_loso_module().main([
+        "--dataset", "megc2019_composite_flow", "--data_dir", str(composite_dir), "--output_dir", str(tmp_path),
+        "--train_full", "--num_train_epochs", "1", "--config_overrides", json.dumps(TINY_MODEL),
+        "--disable_tqdm", "true"])
+    pipe = pipeline("micro-expression-recognition", model=str(final_dir), trust_remote_code=True)
+    assert "precomputed onset-apex flow images of the corpus' own face crops" in pipe.image_processor.training_inputs
+    assert pipe.image_processor.do_face_crop  # the default: faces are located, and crops recognised
+    apex = cv2.imread(str(composite_dir / "apex" / sorted(os.listdir(composite_dir / "apex"))[0]), cv2.IMREAD_GRAYSCALE)
+    ys, xs = np.mgrid[0:apex.shape[0], 0:apex.shape[1]].astype(np.float32)
+    raised = cv2.remap(apex, xs, ys + 1.5 * np.exp(-((ys - 60) ** 2 + (xs - 112) ** 2) / 800), cv2.INTER_CUBIC,
+                       borderMode=cv2.BORDER_REFLECT)  # a brow raise of 1.5 px, as a micro-expression
+    result = pipe({"onset": apex, "apex": raised})
+    assert result["face_region"] == "already_cropped" and result["face_box"] == [0, 0, *apex.shape[::-1]]
+    assert result["reliable_motion"] and len(result["predictions"]) == 3

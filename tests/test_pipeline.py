@@ -196,10 +196,18 @@ def test_image_classification_pipeline_on_a_precomputed_flow_image(saved, pipe, 
     flow_png = tmp_path / "flow.png"
     Image.fromarray(processor.compute_flow_image(frames[0], frames[5])).save(flow_png)
     classifier = pipeline("image-classification", model=str(folder), trust_remote_code=True)
-    from_flow = classifier(str(flow_png))  # the stock pipeline scores the flow alone
-    from_frames = pipe({"onset": frames[0], "apex": frames[5]}, test_time_flip=False)["predictions"]
-    assert [r["label"] for r in from_flow] == [r["label"] for r in from_frames]
-    assert [r["score"] for r in from_flow] == pytest.approx([r["score"] for r in from_frames], abs=1e-6)
+    assert type(classifier).__name__ == "FlowImageClassificationPipeline"
+    for flip in (True, False):  # scored as the micro-expression pipeline scores the same flow
+        from_flow = classifier(str(flow_png), test_time_flip=flip)
+        from_frames = pipe({"onset": frames[0], "apex": frames[5]}, test_time_flip=flip)["predictions"]
+        assert [r["label"] for r in from_flow] == [r["label"] for r in from_frames]
+        assert [r["score"] for r in from_flow] == pytest.approx([r["score"] for r in from_frames], abs=1e-6)
+    assert classifier(Image.open(flow_png)) == classifier(str(flow_png))
+    with pytest.raises(FileNotFoundError, match="input: no such image file: .*missing.png"):
+        classifier(str(tmp_path / "missing.png"))
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(ValueError, match="input: could not read an image from .*notes.txt"):
+        classifier(str(tmp_path / "notes.txt"))
 
 
 def run_without_epir_hf(script: str, cwd) -> subprocess.CompletedProcess:
@@ -228,7 +236,6 @@ def test_remote_code_user_without_epir_hf(saved, pipe, tmp_path):
     np.save(tmp_path / "onset.npy", frames[0])
     np.save(tmp_path / "apex.npy", frames[5])
     expected = pipe({"onset": frames[0], "apex": frames[5]})["predictions"]
-    expected_single_view = pipe({"onset": frames[0], "apex": frames[5]}, test_time_flip=False)["predictions"]
     pixel_values = saved[2](images=[(frames[0], frames[5])]).pixel_values
     np.save(tmp_path / "pixel_values.npy", pixel_values)
     Image.fromarray(saved[2].compute_flow_image(frames[0], frames[5])).save(tmp_path / "flow.png")
@@ -250,9 +257,9 @@ def test_remote_code_user_without_epir_hf(saved, pipe, tmp_path):
     """, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     outputs = json.loads(result.stdout.split("RESULT", 1)[1])
-    for output, reference in zip(outputs, (expected, expected, expected_single_view)):
-        assert [r["label"] for r in output] == [r["label"] for r in reference]
-        assert [r["score"] for r in output] == pytest.approx([r["score"] for r in reference], abs=1e-5)
+    for output in outputs:  # the pair, the frame list and the flow image score alike
+        assert [r["label"] for r in output] == [r["label"] for r in expected]
+        assert [r["score"] for r in output] == pytest.approx([r["score"] for r in expected], abs=1e-5)
 
 
 def test_visualize_example_writes_an_overlay_png(saved, tmp_path):
