@@ -173,7 +173,8 @@ def _model_section(model: PreTrainedModel, image_processor: Any) -> str:
         ("self-token suppression", on_off[config.use_self_token_suppression]),
         ("token integration", f"on (merges {config.token_merge_schedule})" if config.use_token_integration
          else "off"),
-        ("DTSM", f"on (after block {config.dtsm_layer}, keeps {config.dtsm_keep_ratio:g})" if config.use_dtsm
+        ("DTSM", f"on (after block {config.dtsm_layer + 1} of {config.num_hidden_layers}, keeps "
+                 f"{config.dtsm_keep_ratio:g})" if config.use_dtsm
          else "off"),
         ("tokens entering each block", " → ".join(map(str, config.token_counts()))),
         ("loss", _loss_summary(config)),
@@ -186,7 +187,10 @@ def _model_section(model: PreTrainedModel, image_processor: Any) -> str:
 
 
 def _schedule_summary(training: dict[str, Any]) -> str:
-    return f"{_value(training.get('lr_scheduler_type'))}, {_value(training.get('warmup_steps'))} warmup steps"
+    warmup = training.get("warmup_steps")
+    # transformers reads a warmup below 1 as a fraction of the training steps.
+    warmup = f"{warmup:.0%} of the steps" if isinstance(warmup, float) and 0 < warmup < 1 else f"{_value(warmup)} steps"
+    return f"{_value(training.get('lr_scheduler_type'))}, linear warmup over {warmup}"
 
 
 def _loss_summary(config) -> str:

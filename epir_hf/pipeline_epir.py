@@ -363,4 +363,15 @@ def save_for_hub(model, image_processor, save_directory: str | os.PathLike,
         elif hasattr(model.config, "custom_pipelines"):
             del model.config.custom_pipelines
     write_model_card(save_directory, model, image_processor, training)
+    _follow_umask(save_directory)
     return sorted(os.listdir(save_directory))
+
+
+def _follow_umask(folder: str | os.PathLike) -> None:
+    """Give the saved files the mode any file the user creates gets: the weights are written through a private
+    temporary file (mode 0600), which would hide them from the user's group whatever the umask says."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False):
+            os.chmod(entry.path, 0o666 & ~umask)

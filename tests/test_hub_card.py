@@ -63,9 +63,18 @@ def test_card_states_what_the_record_gives(tmp_path):
     for library, version in RECORD["versions"].items():
         assert f"| {library} | {version} |" in text
     assert "| epochs | 60 |" in text and "| learning rate | 0.001 |" in text and "| weight decay | 0.05 |" in text
-    assert "64 (32 per device × 2 processes × 1 accumulation)" in text and "cosine, 20 warmup steps" in text
+    assert "64 (32 per device × 2 processes × 1 accumulation)" in text and "cosine, linear warmup over 20 steps" in text
     assert "flip_prob=0.5" in text and "| test-time flip | on" in text and "| class balance | loss |" in text
     assert LOSO_NOTE in text and "not recorded" not in text
+
+
+def test_card_reads_a_fractional_warmup_and_counts_blocks_from_one(tmp_path):
+    """transformers reads warmup_steps < 1 as a fraction; the config's 0-based dtsm_layer is a block number + 1."""
+    record = TrainingRecord(**{**RECORD, "training": {**RECORD["training"], "warmup_steps": 0.1}})
+    text = saved_card(tmp_path, record).text
+    config = tiny_model().config
+    assert "cosine, linear warmup over 10% of the steps" in text
+    assert f"after block {config.dtsm_layer + 1} of {config.num_hidden_layers}" in text
 
 
 def test_record_from_run_config_keeps_what_the_card_reports():

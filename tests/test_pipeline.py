@@ -82,6 +82,17 @@ def test_save_for_hub_writes_a_remote_code_folder(saved):
     assert not hasattr(model.config, "custom_pipelines")  # the caller's model is left as it was
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_saved_files_follow_the_umask(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        save_for_hub(tiny_model(), EPIRImageProcessor(flow_method="dis"), tmp_path)
+    finally:
+        os.umask(previous)
+    modes = {path.name: path.stat().st_mode & 0o777 for path in tmp_path.iterdir()}
+    assert modes["model.safetensors"] == modes["config.json"] == modes["README.md"] == 0o666 & ~umask
+
+
 def test_pair_prediction_matches_the_model(saved, pipe):
     _, model, processor = saved
     onset, apex = clip()[0], clip()[5]
