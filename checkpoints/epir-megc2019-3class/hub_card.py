@@ -1,0 +1,270 @@
+"""The model card (README.md) written into every folder `save_for_hub` saves.
+
+A checkpoint folder is what gets pushed, copied and downloaded, so it has to say for itself what it was trained on
+and how: which corpus and subjects, which config and recipe, which seed, when, and with which library versions.
+Without that, a trained model cannot be told apart from another, nor reproduced. The card also carries the Hub
+metadata that matter for a flow model: `inference: false`, because a hosted widget would invite users to upload
+face photos, and a single photo has no motion for the model to read anyway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib.metadata
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from huggingface_hub import ModelCard, ModelCardData
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+TASK = "micro-expression-recognition"
+CARD_TAGS = ["micro-expression-recognition", "optical-flow", "epir"]
+INTRODUCTION = (
+    "EPIR (arXiv 2604.08106) is an efficient Transformer for facial micro-expression recognition, implemented "
+    "natively for `transformers` by `epir-hf`. It classifies the onset→apex optical flow of a cropped face (channels "
+    "u, v, optical strain). The card's metadata set `inference: false`: the model needs two frames of a face (or a "
+    "clip), and a hosted widget would invite uploads of single face photos.")
+INTENDED_USE = (
+    "## Intended use\n\nResearch on micro-expressions recorded in laboratory conditions, from subjects who "
+    "consented to that research. Not for lie detection, or for surveillance, hiring, policing or any other decision "
+    "about an individual.")
+LOSO_NOTE = ("Leave-one-subject-out (LOSO) numbers of this recipe estimate how the recipe does on subjects it has "
+             "never seen, not how this checkpoint does: it saw every subject listed above, so none was left out to "
+             "test it.")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that decide what a saved model computes (flow included)."""
+    versions = {}
+    for name in ("torch", "transformers", "epir-hf"):
+        versions[name] = _distribution_version(name)
+    try:
+        import cv2
+
+        versions["opencv"] = cv2.__version__
+    except ImportError:
+        versions["opencv"] = "not installed"
+    versions["datasets"] = _distribution_version("datasets")
+    return versions
+
+
+def _distribution_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _today() -> str:
+    return datetime.datetime.now(datetime.UTC).date().isoformat()
+
+
+@dataclass
+class TrainingRecord:
+    """How a checkpoint was trained, as its model card reports it.
+
+    Args:
+        dataset: name of the training corpus (as `dataset_scripts.load_me_dataset` knows it).
+        dataset_kwargs: the options the corpus was loaded with (e.g. its class mapping).
+        subjects: ids of the subjects whose samples the model was trained on.
+        num_samples: number of training samples.
+        label_names: class names, in label-id order.
+        seed: the training seed.
+        date: ISO date of the training (defaults to today, UTC).
+        training: the `TrainingArguments` that change what the model learns (`training_signature`): epochs,
+            learning rate, batch size, schedule, optimizer, weight decay...
+        recipe: the rest of the recipe: `balance`, `augmentation` (dict or None) and `test_time_mirror`
+            (dict or None: the test-time flip).
+        versions: library versions of the training environment (defaults to those of this process).
+        hub_model_id: the Hub id the folder is published under, used in the card's usage example.
+    """
+
+    dataset: str | None = None
+    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+    subjects: list[str] | None = None
+    num_samples: int | None = None
+    label_names: list[str] | None = None
+    seed: int | None = None
+    date: str = field(default_factory=_today)
+    training: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=library_versions)
+    hub_model_id: str | None = None
+
+    @classmethod
+    def from_run_config(cls, run_config: dict, **fields: Any) -> TrainingRecord:
+        """The record of a run described by `run_config` (the dict `examples/run_loso.py` stores with a run);
+        `fields` add or override entries (e.g. `num_samples`, `hub_model_id`)."""
+        names = {item.name for item in dataclasses.fields(cls)}
+        known = {key: value for key, value in run_config.items() if key in names}
+        if "seed" not in known and "seed" in run_config.get("training", {}):
+            known["seed"] = run_config["training"]["seed"]
+        return cls(**{**known, **fields})
+
+
+def model_card(model: PreTrainedModel, image_processor: Any = None,
+               record: TrainingRecord | None = None) -> ModelCard:
+    """The filled-in card of `model`; without a `record` it says that the training is not recorded."""
+    config = model.config
+    record_versions = record.versions if record is not None else library_versions()
+    data = ModelCardData(library_name="transformers", license="apache-2.0", tags=list(CARD_TAGS), inference=False)
+    labels = [config.id2label[index] for index in sorted(config.id2label)]
+    sections = [
+        f"# EPIR micro-expression classifier ({', '.join(labels)})",
+        INTRODUCTION,
+        _usage_section(record.hub_model_id if record is not None else None),
+        _training_data_section(record),
+        _model_section(model, image_processor),
+        _recipe_section(record),
+        _evaluation_section(record),
+        _versions_section(record_versions, saved_on=None if record is not None else _today()),
+        INTENDED_USE,
+    ]
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
+
+
+def _usage_section(hub_model_id: str | None) -> str:
+    model_id = hub_model_id or "path/to/this/folder"
+    return f"""## How to use
+
+The folder holds the model, image processor and pipeline code, so `epir-hf` need not be installed:
+
+```python
+from transformers import pipeline
+
+pipe = pipeline("{TASK}", model="{model_id}", trust_remote_code=True)
+pipe({{"onset": "onset.png", "apex": "apex.png"}})["predictions"]   # one onset/apex pair
+pipe("clip.mp4")                                                   # a clip: the apex frame is spotted
+```"""
+
+
+def _training_data_section(record: TrainingRecord | None) -> str:
+    if record is None:
+        return ("## Training data\n\nHow this checkpoint was trained is not recorded: its data, recipe, seed and date "
+                "are unknown.")
+    lines = [f"- **Dataset**: {record.dataset or 'not recorded'}"]
+    if record.dataset_kwargs:
+        lines.append(f"- **Dataset options**: {_inline(record.dataset_kwargs)}")
+    if record.num_samples is not None:
+        lines.append(f"- **Samples**: {record.num_samples}")
+    if record.subjects:
+        lines.append(f"- **Subjects** ({len(record.subjects)}): {', '.join(map(str, record.subjects))}")
+    else:
+        lines.append("- **Subjects**: not recorded")
+    if record.label_names:
+        lines.append(f"- **Classes**: {', '.join(record.label_names)}")
+    return "## Training data\n\n" + "\n".join(lines)
+
+
+def _model_section(model: PreTrainedModel, image_processor: Any) -> str:
+    config = model.config
+    on_off = {True: "on", False: "off"}
+    rows = [
+        ("classes", ", ".join(f"{index}: {config.id2label[index]}" for index in sorted(config.id2label))),
+        ("input", f"{config.num_channels} × {config.image_size}² flow, {config.patch_size} px patches"),
+        ("width / blocks / heads / MLP", " / ".join(str(value) for value in (
+            config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.intermediate_size))),
+        ("DNSPT", f"{on_off[config.use_dnspt]} ({config.shift_directions} shift directions, "
+                  f"{config.shift_amount} px)" if config.use_dnspt else "off (Conv2d patches)"),
+        ("self-token suppression", on_off[config.use_self_token_suppression]),
+        ("token integration", f"on (merges {config.token_merge_schedule})" if config.use_token_integration
+         else "off"),
+        ("DTSM", f"on (after block {config.dtsm_layer + 1} of {config.num_hidden_layers}, keeps "
+                 f"{config.dtsm_keep_ratio:g})" if config.use_dtsm
+         else "off"),
+        ("tokens entering each block", " → ".join(map(str, config.token_counts()))),
+        ("loss", _loss_summary(config)),
+        ("parameters", f"{sum(parameter.numel() for parameter in model.parameters()):,}"),
+    ]
+    if image_processor is not None and hasattr(image_processor, "flow_method"):
+        rows.append(("optical flow (image processor)", str(image_processor.flow_method)))
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return f"## Model\n\n`EPIRForImageClassification`; the full config is `config.json`.\n\n| | |\n|---|---|\n{table}"
+
+
+def _schedule_summary(training: dict[str, Any]) -> str:
+    warmup = training.get("warmup_steps")
+    # transformers reads a warmup below 1 as a fraction of the training steps.
+    warmup = f"{warmup:.0%} of the steps" if isinstance(warmup, float) and 0 < warmup < 1 else f"{_value(warmup)} steps"
+    return f"{_value(training.get('lr_scheduler_type'))}, linear warmup over {warmup}"
+
+
+def _loss_summary(config) -> str:
+    weights = config.class_weights if config.class_weights else "none"
+    return (f"cross-entropy (label smoothing {config.label_smoothing:g}, class weights {weights}) + "
+            f"{config.contrastive_weight:g} × supervised contrastive (temperature {config.contrastive_temperature:g})")
+
+
+def _recipe_section(record: TrainingRecord | None) -> str:
+    if record is None:
+        return "## Training recipe\n\nNot recorded."
+    training, recipe = record.training, record.recipe
+    rows = []
+    if training:
+        epochs = training.get("num_train_epochs")
+        if (training.get("max_steps") or -1) > 0:
+            epochs = f"{training['max_steps']} optimizer steps"
+        batch = training.get("per_device_train_batch_size")
+        if "global_train_batch_size" in training and training["global_train_batch_size"] != batch:
+            batch = (f"{training['global_train_batch_size']} ({batch} per device × {training.get('world_size', 1)} "
+                     f"processes × {training.get('gradient_accumulation_steps', 1)} accumulation)")
+        rows += [
+            ("epochs", _value(epochs)),
+            ("learning rate", _value(training.get("learning_rate"))),
+            ("batch size", _value(batch)),
+            ("schedule", _schedule_summary(training)),
+            ("optimizer", _value(training.get("optim"))),
+            ("weight decay", _value(training.get("weight_decay"))),
+            ("max grad norm", _value(training.get("max_grad_norm"))),
+        ]
+    if recipe:
+        rows += [
+            ("class balance", _value(recipe.get("balance"))),
+            ("augmentation", _inline(recipe["augmentation"]) if recipe.get("augmentation") else "none"),
+            ("test-time flip", "on (probabilities averaged with the mirrored flow)"
+             if recipe.get("test_time_mirror") else "off"),
+        ]
+    rows += [("seed", _value(record.seed)), ("date", record.date)]
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return f"## Training recipe\n\n| | |\n|---|---|\n{table}"
+
+
+def _evaluation_section(record: TrainingRecord | None) -> str:
+    if record is None:
+        return ("## Evaluation\n\nNone recorded. LOSO numbers measure a training recipe on held-out subjects, not a "
+                "particular checkpoint.")
+    return f"## Evaluation\n\n{LOSO_NOTE}"
+
+
+def _versions_section(versions: dict[str, str], saved_on: str | None) -> str:
+    heading = ("Library versions of the training environment" if saved_on is None
+               else f"Library versions that saved this folder on {saved_on}")
+    table = "\n".join(f"| {name} | {version} |" for name, version in versions.items())
+    return f"## Versions\n\n{heading}:\n\n| library | version |\n|---|---|\n{table}"
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "not recorded"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _inline(mapping: dict[str, Any]) -> str:
+    """`key=value` pairs on one line; nested dicts (e.g. the flip's mirror settings) in parentheses."""
+    parts = []
+    for key, value in mapping.items():
+        parts.append(f"{key}=({_inline(value)})" if isinstance(value, dict) else f"{key}={_value(value)}")
+    return ", ".join(parts)
+
+
+def write_model_card(save_directory: str | os.PathLike, model: PreTrainedModel, image_processor: Any = None,
+                     record: TrainingRecord | None = None) -> None:
+    """Write the card to `save_directory/README.md`, replacing any card already there."""
+    model_card(model, image_processor, record).save(os.path.join(save_directory, "README.md"))
+
+
+__all__ = ["TrainingRecord", "library_versions", "model_card", "write_model_card"]

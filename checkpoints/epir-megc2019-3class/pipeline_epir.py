@@ -1,0 +1,377 @@
+"""`micro-expression-recognition` pipeline: (onset, apex) frames or a whole clip → emotion scores.
+
+Why: the most common request of micro-expression users is "how do I get from my own frames or video to a
+prediction". This pipeline wraps the EPIR image processor (face crop + optical flow) and the model behind
+transformers' `pipeline()`, spots the apex of a clip automatically, and can return DTSM's kept-token map so a
+user sees which facial regions drove the prediction. `save_for_hub` writes a folder that works with
+`trust_remote_code=True` for users who do not have `epir_hf` installed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+from transformers import ImageClassificationPipeline, Pipeline
+
+from .apex_spotting import APEX_SCORES, ApexScorer
+from .face_crop import check_box, crop
+from .flow_mirror import FlowMirror, average_with_mirror
+from .hub_card import TrainingRecord, write_model_card
+from .image_processing_epir import FaceRegion, load_flow_image
+from .video_frames import VideoFrames
+
+TASK = "micro-expression-recognition"
+FLOW_TASK = "image-classification"
+WINDOW_OPTIONS = ("start_frame", "end_frame", "start_time", "end_time", "max_frames")
+_IMAGE_EXTENSIONS = frozenset(Image.registered_extensions())
+
+
+def _is_frame(obj: Any) -> bool:
+    """One frame: a PIL image, a 2-D/3-D array or tensor, or an image file path."""
+    if isinstance(obj, (str, os.PathLike)):
+        return os.path.splitext(os.fspath(obj))[1].lower() in _IMAGE_EXTENSIONS
+    if isinstance(obj, Image.Image):
+        return True
+    return isinstance(obj, (np.ndarray, torch.Tensor)) and obj.ndim in (2, 3)
+
+
+def _bool_flag(name: str, value: Any) -> bool:
+    """`value` if it is a bool; a string such as "false" would otherwise switch the option on."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _as_sample(item: Any, name: str) -> dict[str, Any]:
+    """One pipeline input as {"onset", "apex", "name"} or {"video", "name"}; a `ValueError` says what is wrong."""
+    if isinstance(item, dict):
+        unknown = set(item) - {"onset", "apex", "video", "name"}
+        is_pair, is_video = {"onset", "apex"} <= item.keys(), "video" in item
+        if unknown or is_pair == is_video:
+            raise ValueError(f"{name}: a dict input needs the keys 'onset' and 'apex' (a frame pair) or 'video' "
+                             f"(and optionally 'name'); got keys {sorted(item)}")
+        if is_video:
+            return _as_sample(item["video"], str(item.get("name", name)))
+        return {"name": name, **item}
+    if isinstance(item, (str, os.PathLike)) and not _is_frame(item):
+        if os.path.isdir(item):
+            raise ValueError(f"{name}: {os.fspath(item)!r} is a folder, not a video file; pass a video file, or a "
+                             "list of the frame image paths in temporal order")
+        if not os.path.isfile(item):
+            raise FileNotFoundError(f"{name}: no such video file: {os.fspath(item)!r}")
+        return {"video": item, "name": name}
+    if isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 4:
+        return {"video": item, "name": name}
+    if isinstance(item, (list, tuple)) and all(_is_frame(frame) for frame in item):
+        return {"video": list(item), "name": name}
+    if _is_frame(item):
+        raise ValueError(
+            f"{name}: got a single image, but a micro-expression needs motion: pass {{'onset': ..., 'apex': ...}}, "
+            "a list of frames or a video file. For a precomputed flow image use the image-classification pipeline."
+        )
+    raise ValueError(f"{name}: expected {{'onset': frame, 'apex': frame}}, a video path, a list of frames or a "
+                     f"(T, H, W[, C]) array, got {type(item).__name__}")
+
+
+class MicroExpressionRecognitionPipeline(Pipeline):
+    r"""
+    Micro-expression recognition with EPIR from raw frames or a clip.
+
+    Inputs (one sample, or a list of samples for a batch):
+
+    - `{"onset": frame, "apex": frame}`: a pair of frames (PIL image, array, tensor or image path).
+    - a video: a video file path (`"clip.mp4"`), a list of frames, a (T, H, W[, C]) array, or `{"video": ...}`.
+      A video file is decoded as a stream: with `onset_index` and `apex_index` (absolute frame indices) only those
+      two frames are read; otherwise the apex is spotted as the frame of maximum mean optical strain (or flow
+      magnitude, `apex_score="magnitude"`) relative to the onset on a 64×64 face crop, scoring one frame at a
+      time, so memory does not grow with the video's length. The search window is the whole video, or
+      `start_frame` / `end_frame` (frames [start, end)) or `start_time` / `end_time` (seconds), capped at
+      `max_frames` frames; the onset defaults to the window's first frame.
+    - any dict input may carry a `"name"` (e.g. a sample id) that error messages use.
+
+    A single bare image is rejected: one frame holds no motion. For a precomputed flow image use
+    `pipeline("image-classification", model=..., trust_remote_code=True)`: transformers' stock pipeline, which
+    scores the flow alone — without the mirror average below — so its scores differ from this pipeline's and from
+    the LOSO evaluation's for the same flow.
+
+    By default the scores average the class probabilities of the flow and of its mirror (u negated), as the LOSO
+    benchmark predicts (`run_loso.py --test_time_flip`); `test_time_flip=False` scores the flow alone.
+
+    Output per sample: a dict with `predictions` (`[{"label": ..., "score": ...}, ...]`, best first, `top_k` of
+    them); `face_box` (x, y, w, h of the frames, or None for whole frames) and `face_region` (how the face was
+    found: "detected", "already_cropped" when the frames are face crops and are used whole, "given",
+    "not_cropped" or "not_found"); `motion` (mean flow magnitude in pixels of the `flow_size` face crop) and
+    `reliable_motion` (False below the processor's `min_motion`: the pair shows no motion the flow can tell from
+    noise, so the scores mean nothing; a warning is logged too). Videos add `onset_index`, `apex_index` and, when
+    spotted, `apex_scores` (one per frame of `window`, the [first, last + 1) frames searched).
+    `return_token_map=True` adds `token_map` (float32 0/1 mask of the patches DTSM kept, upsampled to the
+    `flow_size` face crop), `face` (that apex face crop, uint8) and `flow_image` (the uint8 (u, v, strain) image
+    the model read).
+
+    Example:
+
+    ```python
+    >>> pipe = pipeline("micro-expression-recognition", model="path/to/epir", trust_remote_code=True)
+    >>> pipe({"onset": "onset.png", "apex": "apex.png"}, top_k=1)["predictions"]
+    [{'label': 'surprise', 'score': 0.91}]
+    >>> pipe("clip.mp4", max_frames=300)["apex_index"]
+    17
+    ```
+    """
+
+    _load_processor = False
+    _load_image_processor = True
+    _load_video_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not hasattr(self.image_processor, "process_pair"):
+            raise ValueError(f"The {TASK} pipeline needs the EPIR image processor (EPIRImageProcessor), got "
+                             f"{type(self.image_processor).__name__}.")
+        self.mirror = FlowMirror.from_image_processor(self.image_processor)
+
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        """Classify a pair dict, a video (path, frame list or array) or a list of those; see the class doc."""
+        if isinstance(inputs, (list, tuple)) and inputs and all(_is_frame(item) for item in inputs):
+            inputs = _as_sample(inputs, "input")
+        elif isinstance(inputs, (list, tuple)):
+            if not inputs:
+                raise ValueError("input: the batch is empty")
+            # Every sample is checked before any work starts, so a bad one fails the call with nothing half-done.
+            inputs = [_as_sample(item, f"input {index}") for index, item in enumerate(inputs)]
+        else:
+            inputs = _as_sample(inputs, "input")
+        return super().__call__(inputs, **kwargs)
+
+    def _sanitize_parameters(self, top_k: int | None = None, onset_index: int | None = None,
+                             apex_index: int | None = None, apex_score: str | None = None,
+                             face_box: Any = None, return_token_map: bool | None = None,
+                             test_time_flip: bool | None = None, **window: Any):
+        unknown = sorted(set(window) - set(WINDOW_OPTIONS))
+        if unknown:
+            raise ValueError(f"the {TASK} pipeline got unexpected options {unknown}; its video window options are "
+                             f"{list(WINDOW_OPTIONS)}")
+        preprocess_params = {key: value for key, value in (("onset_index", onset_index), ("apex_index", apex_index),
+                                                           ("apex_score", apex_score), ("face_box", face_box))
+                             if value is not None}
+        window = {key: value for key, value in window.items() if value is not None}
+        if window:
+            preprocess_params["window"] = window
+        if apex_score is not None and apex_score not in APEX_SCORES:
+            raise ValueError(f"apex_score must be one of {APEX_SCORES}, got {apex_score!r}")
+        if return_token_map is not None:
+            preprocess_params["return_token_map"] = _bool_flag("return_token_map", return_token_map)
+        postprocess_params = {}
+        if top_k is not None:
+            if not isinstance(top_k, int) or top_k < 1:
+                raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+            postprocess_params["top_k"] = top_k
+        forward_params = {}
+        if test_time_flip is not None:
+            forward_params["test_time_flip"] = _bool_flag("test_time_flip", test_time_flip)
+        return preprocess_params, forward_params, postprocess_params
+
+    def preprocess(self, inputs: Any, onset_index: int | None = None, apex_index: int | None = None,
+                   apex_score: str = "strain", face_box: Any = None, return_token_map: bool = False,
+                   window: dict[str, Any] | None = None) -> dict[str, Any]:
+        sample = _as_sample(inputs, "input")
+        name = sample["name"]
+        if "video" in sample:
+            with VideoFrames(sample["video"], name) as video:
+                onset, apex, face_box, meta = self._choose_pair(video, onset_index, apex_index, apex_score,
+                                                               face_box, window or {})
+        elif onset_index is not None or apex_index is not None or window:
+            raise ValueError(f"{name}: onset_index, apex_index and {', '.join(WINDOW_OPTIONS)} apply to videos; "
+                             "this is an (onset, apex) pair")
+        else:
+            onset, apex, meta = sample["onset"], sample["apex"], {}
+        pair = self.image_processor.process_pair(onset, apex, face_box, name)
+        meta.update(face_box=None if pair.region.box is None else list(pair.region.box), face_region=pair.region.source,
+                    motion=pair.motion, reliable_motion=pair.reliable_motion)
+        if return_token_map:
+            meta["face"] = np.clip(np.rint(pair.apex_face), 0, 255).astype(np.uint8)
+            meta["flow_image"] = pair.flow_image
+        pixel_values = torch.from_numpy(pair.pixel_values[None]).to(self.dtype)
+        return {"pixel_values": pixel_values, "meta": meta}
+
+    def _choose_pair(self, video: VideoFrames, onset_index: int | None, apex_index: int | None, apex_score: str,
+                     face_box: Any, window: dict[str, Any]):
+        """Onset frame, apex frame (spotted unless given), the face region used for both, and what was chosen.
+
+        Only the onset and apex frames are kept: spotting streams the window and scores each frame's small face
+        crop as it is decoded, so memory does not grow with the length of the video.
+        """
+        name = video.name
+        if apex_index is not None and window:
+            raise ValueError(f"{name}: {', '.join(sorted(window))} select the frames searched for the apex; with "
+                             "apex_index given there is no search")
+        start, stop = (0, video.count) if apex_index is not None else video.window(**window)
+        onset_index = video.check_index(start if onset_index is None else onset_index, "onset_index")
+        onset = video.frame(onset_index)
+        if face_box is not None:
+            region = FaceRegion(check_box(face_box, *onset.shape, f"{name} face box"), "given")
+        else:
+            region = self.image_processor.face_region(onset, name)
+        meta = {"onset_index": onset_index}
+        if apex_index is not None:
+            apex_index = video.check_index(apex_index, "apex_index")
+            if apex_index == onset_index:
+                raise ValueError(f"{name}: apex_index and onset_index are both {onset_index}; they must differ")
+            apex = video.frame(apex_index)
+        else:
+            apex_index, apex, meta["apex_scores"] = self._spot_apex(video, onset, onset_index, region, apex_score,
+                                                                    start, stop)
+            meta["window"] = [start, start + len(meta["apex_scores"])]
+        if apex.shape != onset.shape:
+            raise ValueError(f"{name} frame {apex_index}: is {apex.shape[1]}x{apex.shape[0]} but the onset frame "
+                             f"{onset_index} is {onset.shape[1]}x{onset.shape[0]}; all frames of a video must match")
+        meta["apex_index"] = apex_index
+        return onset, apex, region, meta
+
+    @staticmethod
+    def _spot_apex(video: VideoFrames, onset: np.ndarray, onset_index: int, region: FaceRegion, apex_score: str,
+                   start: int, stop: int | None) -> tuple[int, np.ndarray, list[float]]:
+        """The frame of [start, stop) that moved most from the onset: its index, the frame, and every score."""
+        def face(frame: np.ndarray) -> np.ndarray:
+            return frame if region.box is None else crop(frame, region.box)
+
+        scorer = ApexScorer(face(onset), apex_score)
+        scores, apex_index, apex = [], None, None
+        total = None if stop is None else stop - start
+        for index, frame in tqdm(video.frames(start, stop), total=total, desc=f"{video.name}: apex spotting",
+                                 leave=False, disable=total is not None and total < 100):
+            if frame.shape != onset.shape:
+                raise ValueError(f"{video.name} frame {index}: is {frame.shape[1]}x{frame.shape[0]} but the onset "
+                                 f"frame {onset_index} is {onset.shape[1]}x{onset.shape[0]}; all frames of a video "
+                                 "must match")
+            scores.append(0.0 if index == onset_index else scorer(face(frame)))
+            if index != onset_index and (apex is None or scores[-1] > scores[apex_index - start]):
+                apex_index, apex = index, frame
+        if apex is None:
+            raise ValueError(f"{video.name}: a video needs at least 2 frames (onset and apex); the frames searched "
+                             f"from {start} held {len(scores)}")
+        return apex_index, apex, scores
+
+    def _forward(self, model_inputs: dict[str, Any], test_time_flip: bool = True) -> dict[str, Any]:
+        meta = model_inputs.pop("meta")
+        outputs, logits = _classify(self.model, self.mirror, model_inputs["pixel_values"], test_time_flip)
+        # The token map shows the unmirrored view: the one whose patches line up with the face crop.
+        return {"logits": logits, "kept_patch_mask": getattr(outputs, "kept_patch_mask", None), "meta": meta}
+
+    def postprocess(self, model_outputs: dict[str, Any], top_k: int = 5) -> dict[str, Any]:
+        config = self.model.config
+        scores = model_outputs["logits"][0].float().softmax(-1).numpy()
+        order = np.argsort(-scores, kind="stable")[:min(top_k, config.num_labels)]
+        predictions = [{"label": config.id2label[int(index)], "score": float(scores[index])} for index in order]
+        meta = dict(model_outputs["meta"])
+        if "face" in meta:
+            meta["token_map"] = self._token_map(model_outputs["kept_patch_mask"], meta["face"].shape)
+        return {"predictions": predictions, **meta}
+
+    def _token_map(self, kept_patch_mask: torch.Tensor | None, face_shape: tuple[int, int]) -> np.ndarray:
+        if kept_patch_mask is None:
+            raise ValueError("return_token_map=True needs a model with DTSM enabled (config.use_dtsm=True); this "
+                             "model keeps every token, so there is no token map")
+        grid = self.model.config.image_size // self.model.config.patch_size
+        mask = kept_patch_mask[0].reshape(grid, grid).float().numpy()
+        return cv2.resize(mask, (face_shape[1], face_shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def _classify(model, mirror: FlowMirror, pixel_values: torch.Tensor, test_time_flip: bool):
+    """The model's outputs on `pixel_values`, and the logits to score: averaged with the mirror's by default."""
+    outputs = model(pixel_values=pixel_values)
+    if not test_time_flip:
+        return outputs, outputs.logits
+    return outputs, average_with_mirror(outputs.logits, model(pixel_values=mirror(pixel_values)).logits)
+
+
+class FlowImageClassificationPipeline(ImageClassificationPipeline):
+    r"""
+    `image-classification` of a precomputed flow image with EPIR, scored as the rest of the package scores it.
+
+    A folder written by `save_for_hub` declares this class for the `image-classification` task, so
+    `pipeline("image-classification", model=folder, trust_remote_code=True)` uses it instead of transformers' stock
+    pipeline. Why: the stock pipeline scores the flow alone, so its scores would differ from those of the
+    `micro-expression-recognition` pipeline and of the LOSO evaluation for the same flow; and it reports a missing
+    file as a failed base64 decoding. This one averages the class probabilities of the flow and of its mirror (u
+    negated) unless `test_time_flip=False`, and names a missing or unreadable file. Input: a flow image (RGB = u, v,
+    strain) as a file path, a PIL image or an array, or a list of them; output as the stock pipeline's.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mirror = FlowMirror.from_image_processor(self.image_processor)
+
+    def _sanitize_parameters(self, test_time_flip: bool | None = None, **kwargs: Any):
+        preprocess_params, forward_params, postprocess_params = super()._sanitize_parameters(**kwargs)
+        if test_time_flip is not None:
+            forward_params["test_time_flip"] = _bool_flag("test_time_flip", test_time_flip)
+        return preprocess_params, forward_params, postprocess_params
+
+    def preprocess(self, image: Any, timeout: float | None = None):
+        is_url = isinstance(image, str) and image.startswith(("http://", "https://"))
+        if isinstance(image, (str, os.PathLike)) and not is_url:
+            image = Image.fromarray(load_flow_image(image, "input").astype(np.uint8))
+        return super().preprocess(image, timeout=timeout)
+
+    def _forward(self, model_inputs: dict[str, Any], test_time_flip: bool = True) -> dict[str, Any]:
+        return {"logits": _classify(self.model, self.mirror, model_inputs["pixel_values"], test_time_flip)[1]}
+
+
+def save_for_hub(model, image_processor, save_directory: str | os.PathLike,
+                 training: TrainingRecord | None = None) -> list[str]:
+    """Save model, image processor, this pipeline and a model card so the folder works with `trust_remote_code=True`.
+
+    Writes the weights, `config.json` (with `auto_map` and `custom_pipelines`), `preprocessor_config.json` and the
+    Python files of the model, processor and pipelines, so that without `epir_hf` installed
+    `pipeline("micro-expression-recognition", model=dir, trust_remote_code=True)`,
+    `pipeline("image-classification", model=dir, trust_remote_code=True)` (`FlowImageClassificationPipeline`),
+    `AutoImageProcessor.from_pretrained(dir, trust_remote_code=True)` and
+    `AutoModelForImageClassification.from_pretrained(dir, trust_remote_code=True)` all work.
+    `README.md` is the model card (`epir_hf.hub_card`): what `training` records (data, subjects, recipe, seed, date,
+    versions), or a card saying the training is not recorded. It replaces any README.md in the folder, since a card
+    left from an earlier save would describe another checkpoint. The in-memory model is left as it was (its config
+    does not keep `custom_pipelines`). Returns the file names.
+    """
+    if getattr(type(model), "_auto_class", None) is None or getattr(type(image_processor), "_auto_class", None) is None:
+        raise ValueError("save_for_hub needs the EPIR model and image processor classes registered for remote-code "
+                         "export, which `import epir_hf` does")
+    pipe = MicroExpressionRecognitionPipeline(model=model, image_processor=image_processor, device=model.device,
+                                              task=TASK)
+    had_custom_pipelines = hasattr(model.config, "custom_pipelines")
+    previous = getattr(model.config, "custom_pipelines", None)
+    try:
+        pipe.save_pretrained(save_directory)
+        # The flow-image task is declared next to the pipeline's own (same module, same model class), so that
+        # `pipeline("image-classification", ...)` on the folder scores flows as the rest of the package does.
+        declared = model.config.custom_pipelines
+        module = declared[TASK]["impl"].rpartition(".")[0]
+        model.config.custom_pipelines = {
+            **declared, FLOW_TASK: {**declared[TASK], "impl": f"{module}.{FlowImageClassificationPipeline.__name__}"}}
+        model.config.save_pretrained(save_directory)
+    finally:
+        if had_custom_pipelines:
+            model.config.custom_pipelines = previous
+        elif hasattr(model.config, "custom_pipelines"):
+            del model.config.custom_pipelines
+    write_model_card(save_directory, model, image_processor, training)
+    _follow_umask(save_directory)
+    return sorted(os.listdir(save_directory))
+
+
+def _follow_umask(folder: str | os.PathLike) -> None:
+    """Give the saved files the mode any file the user creates gets: the weights are written through a private
+    temporary file (mode 0600), which would hide them from the user's group whatever the umask says."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False):
+            os.chmod(entry.path, 0o666 & ~umask)
