@@ -287,3 +287,6 @@ if __name__ == "__main__":
     # A fold that failed in a worker process (FoldError) names its subject and seed; the finished folds are kept.
     except (ValueError, OSError, FoldError) as error:
         sys.exit(f"run_loso.py: error: {error}")
+    except KeyboardInterrupt:
+        print("run_loso.py: interrupted; the finished folds are kept, and re-running resumes.", file=sys.stderr)
+        sys.exit(130)

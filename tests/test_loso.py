@@ -450,6 +450,7 @@ def test_bad_folds_and_shard_arguments_are_clear_errors(assets, tmp_path):
     (["--seeds", "1"], "--seeds needs at least 2"),
     (["--seeds", "1,1"], "--seeds needs at least 2"),
     (["--seeds", "1,x"], "--seeds must be"),
+    (["--seeds", "1,2", "--train_full"], "--train_full trains one model"),
     (["--max_translate", "0.7"], "max_translate"),
 ])
 def test_bad_arguments_are_clear_errors(argv, message):

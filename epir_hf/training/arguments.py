@@ -90,7 +90,8 @@ class LOSOArguments:
             raise ValueError(f"--fold_workers must be 'auto' or a number >= 1; got {self.fold_workers!r}.")
         if self.folds_per_device < 1:
             raise ValueError(f"--folds_per_device must be >= 1; got {self.folds_per_device}.")
-        self.seed_list()
+        if self.seed_list() and self.train_full:
+            raise ValueError("--seeds runs LOSO once per seed; --train_full trains one model, seeded by --seed.")
         if self.inner_folds < 0 or self.inner_folds == 1:
             raise ValueError(f"--inner_folds must be 0 (full inner LOSO) or >= 2; got {self.inner_folds}.")
         self.recipe()  # validates the augmentation and balance settings at parse time
