@@ -9,89 +9,22 @@ LOSO number. The standard deviation is the sample one (ddof = 1) across seeds.
 `--ensemble` also scores the seeds as one ensemble: each held-out sample's class probabilities (softmax of the
 logits each run saved) are averaged over the runs. No choice is made on a test subject, so under `honest` the
 ensemble is an honest number too, but it costs the training of every run it averages.
+
+The table is `epir_hf.training.seed_table`'s, which `examples/run_loso.py --seeds` also writes to summary.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-import numpy as np
-import torch
+from epir_hf.training.seed_table import (
+    load_results,
+    seed_ensemble,
+    seed_table,
+    summarize_seeds,
+)
 
-from epir_hf.training.results import RUN_CONFIG_FILENAME, compute_results, read_fold_records, read_json
-
-METRICS = ("uf1", "uar", "accuracy")
-
-
-def load_results(path: str | Path) -> dict:
-    path = Path(path)
-    path = path / "results.json" if path.is_dir() else path
-    if not path.is_file():
-        raise FileNotFoundError(f"No results.json at {path}: pass the output dir of a finished run_loso.py run.")
-    return json.loads(path.read_text())
-
-
-def comparable_settings(results: dict) -> dict:
-    """What must match between the runs of one row: everything that defines the run except its seed."""
-    training = {key: value for key, value in results["training"].items() if key not in ("seed", "data_seed")}
-    return {"protocol": results["protocol"], "dataset": results["dataset"], "config": results["config"],
-            "training": training, "recipe": results.get("recipe")}
-
-
-def seed_table(runs: list[dict]) -> dict:
-    """{"seeds", "overall": {metric: (mean, std)}, "per_corpus": {corpus: {metric: (mean, std)}}}."""
-    if len(runs) < 2:
-        raise ValueError(f"A mean ± std needs at least 2 runs; got {len(runs)}.")
-    for results in runs:
-        if not results.get("complete"):
-            raise ValueError(f"The run with seed {results.get('seed')} is incomplete "
-                             f"({results.get('folds_completed')}/{results.get('folds_total')} folds).")
-        if comparable_settings(results) != comparable_settings(runs[0]):
-            raise ValueError(f"The run with seed {results['seed']} has other settings than the run with seed "
-                             f"{runs[0]['seed']}; only the seed may differ within one row.")
-    seeds = [results["seed"] for results in runs]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"Seeds repeat: {seeds}.")
-
-    def stats(scores: list[dict]) -> dict:
-        return {metric: (float(np.mean([s[metric] for s in scores])), float(np.std([s[metric] for s in scores],
-                                                                                   ddof=1)))
-                for metric in METRICS}
-
-    corpora = sorted(runs[0]["metrics"].get("per_corpus", {}))
-    return {"seeds": seeds, "overall": stats([results["metrics"]["overall"] for results in runs]),
-            "per_corpus": {corpus: stats([results["metrics"]["per_corpus"][corpus] for results in runs])
-                           for corpus in corpora}}
-
-
-def seed_ensemble(run_dirs: list[str | Path]) -> dict:
-    """Results (as in results.json) of the runs' averaged class probabilities, pooled over folds."""
-    run_dirs = [Path(path).parent if Path(path).is_file() else Path(path) for path in run_dirs]
-    folds = [{record["subject"]: record for record in read_fold_records(directory)} for directory in run_dirs]
-    for directory, records in zip(run_dirs, folds):
-        if records.keys() != folds[0].keys():
-            raise ValueError(f"{directory} holds other folds than {run_dirs[0]}; an ensemble needs the same folds.")
-    records = []
-    for subject, first in folds[0].items():
-        if any(run[subject]["sample_ids"] != first["sample_ids"] for run in folds):
-            raise ValueError(f"Fold {subject!r} holds other samples in some runs.")
-        probabilities = torch.stack([torch.tensor(run[subject]["logits"]).softmax(-1) for run in folds]).mean(0)
-        records.append({**first, "logits": probabilities.log().tolist(),
-                        "predictions": probabilities.argmax(-1).tolist(),
-                        "time_s": sum(run[subject]["time_s"] for run in folds)})
-    run_config = read_json(run_dirs[0] / RUN_CONFIG_FILENAME)
-    run_config["seed"] = [read_json(directory / RUN_CONFIG_FILENAME)["seed"] for directory in run_dirs]
-    return compute_results(records, run_config)
-
-
-def print_rows(overall: dict, per_corpus: dict) -> None:
-    """The overall row, then one per corpus: `metric mean ± std` for seed statistics, `metric value` for a score."""
-    for name, scores in [("overall", overall), *per_corpus.items()]:
-        cells = [f"{metric} {value[0]:.4f} ± {value[1]:.4f}" if isinstance(value, tuple) else f"{metric} {value:.4f}"
-                 for metric, value in scores.items() if metric in METRICS]
-        print(f"  {name:<10} " + "  ".join(cells))
+__all__ = ["load_results", "main", "seed_ensemble", "seed_table"]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -100,16 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ensemble", action="store_true",
                         help="also score the runs' averaged class probabilities (from their saved folds)")
     options = parser.parse_args(argv)
-    runs = [load_results(path) for path in options.runs]
-    table = seed_table(runs)
-    print(f"{runs[0]['protocol']} protocol, {runs[0]['dataset']}, seeds {table['seeds']} (mean ± std over seeds)")
-    print_rows(table["overall"], table["per_corpus"])
-    if options.ensemble:
-        ensemble = seed_ensemble(options.runs)
-        table["ensemble"] = {"overall": ensemble["metrics"]["overall"], "per_corpus": ensemble["metrics"]["per_corpus"]}
-        print(f"ensemble of seeds {table['seeds']} (averaged class probabilities; {len(runs)}x the training cost)")
-        print_rows(**table["ensemble"])
-    return table
+    return summarize_seeds(options.runs, ensemble=options.ensemble)
 
 
 if __name__ == "__main__":

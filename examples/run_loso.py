@@ -6,9 +6,10 @@ predicts the held-out one; UF1 / UAR / accuracy are computed on the predictions 
 
     # built-in synthetic corpus, no data needed
     python examples/run_loso.py --output_dir runs/synthetic
-    # the MEGC2019 composite (precomputed flow release), honest protocol, on 2 GPUs / 2 CPU ranks
-    accelerate launch examples/run_loso.py --dataset megc2019_composite_flow \\
-        --data_dir $EPIR_COMPOSITE_DIR --output_dir runs/composite --seed 1
+    # the MEGC2019 composite (precomputed flow release), honest protocol, three seeds, folds in parallel on every
+    # core (or --folds_per_device folds on each GPU); the mean ± std over seeds goes to runs/composite/summary.json
+    python examples/run_loso.py --dataset megc2019_composite_flow \\
+        --data_dir $EPIR_COMPOSITE_DIR --output_dir runs/composite --seeds 1,2,3
     # split the folds over machines, then pool them
     python examples/run_loso.py ... --fold_shard 0/2 --output_dir runs/a   (and 1/2 -> runs/b)
     python examples/run_loso.py merge runs/a runs/b --output_dir runs/composite
@@ -18,6 +19,7 @@ predicts the held-out one; UF1 / UAR / accuracy are computed on the predictions 
 Arguments: ours (`epir_hf.training.LOSOArguments`) plus every `transformers.TrainingArguments` option, with
 the recipe's defaults (`LOSOTrainingArguments`). A single `.json` argument is read as a file of arguments.
 Re-running with the same `--output_dir` skips the folds already finished.
+Folds run in parallel worker processes (`--fold_workers auto`); `--fold_workers 1` runs them one by one in process.
 """
 
 from __future__ import annotations
@@ -43,17 +45,22 @@ from transformers import HfArgumentParser
 from epir_hf import EPIRConfig
 from epir_hf.image_processing_epir import EPIRImageProcessor
 from epir_hf.training import (
+    FoldError,
+    FoldWorkers,
     LOSOArguments,
     LOSOData,
+    LOSORun,
     LOSOTrainingArguments,
     loso_subjects,
     merge_runs,
-    run_loso,
+    resolve_fold_workers,
+    run_loso_runs,
     select_folds,
     train_full_model,
     training_signature,
 )
 from epir_hf.training.results import summary_line
+from epir_hf.training.seed_table import write_seed_summary
 
 
 def load_pretrained(load: Callable[[str], Any], flag: str, name_or_path: str) -> Any:
@@ -183,6 +190,32 @@ def run_config_for(loso_args: LOSOArguments, training_args: LOSOTrainingArgument
     }
 
 
+def fold_workers_for(loso_args: LOSOArguments, training_args: LOSOTrainingArguments) -> FoldWorkers:
+    """The worker processes folds run in. Under `accelerate launch` with several processes every fold is trained by
+    all ranks together (DDP), so each rank runs the folds in process."""
+    if PartialState().num_processes > 1:
+        if loso_args.fold_workers not in ("auto", "1"):
+            raise ValueError(f"--fold_workers {loso_args.fold_workers} cannot be combined with accelerate launch "
+                             "--num_processes > 1, where the ranks train each fold together; leave it at auto.")
+        return FoldWorkers(cpu_threads=loso_args.cpu_threads)
+    return resolve_fold_workers(loso_args.fold_workers, loso_args.cpu_threads, loso_args.folds_per_device,
+                                use_cpu=training_args.use_cpu)
+
+
+def loso_runs(loso_args: LOSOArguments, training_args: LOSOTrainingArguments, config: EPIRConfig, image_processor,
+              recipe, data: LOSOData, label_names: list[str]) -> list[LOSORun]:
+    """One run in `--output_dir`, or with `--seeds` one per seed in `--output_dir/seed<s>`."""
+    if not loso_args.seeds:
+        run_config = run_config_for(loso_args, training_args, config, image_processor, recipe, data, label_names)
+        return [LOSORun(training_args, run_config, Path(training_args.output_dir))]
+    runs = []
+    for seed in loso_args.seed_list():
+        args = dataclasses.replace(training_args, seed=seed)
+        run_config = run_config_for(loso_args, args, config, image_processor, recipe, data, label_names)
+        runs.append(LOSORun(args, run_config, Path(training_args.output_dir) / f"seed{seed}"))
+    return runs
+
+
 def parse_arguments(argv: list[str]) -> tuple[LOSOArguments, LOSOTrainingArguments]:
     parser = HfArgumentParser((LOSOArguments, LOSOTrainingArguments))
     if len(argv) == 1 and argv[0].endswith(".json"):
@@ -203,7 +236,8 @@ def merge_main(argv: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict | Path | None:
-    """Run LOSO (or `--train_full`, or `merge`); returns the results on the main process."""
+    """Run LOSO (or `--train_full`, or `merge`); returns the results on the main process (with `--seeds`: each
+    seed's results and the summary)."""
     started_at = time.perf_counter()
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["merge"]:
@@ -221,16 +255,28 @@ def main(argv: list[str] | None = None) -> dict | Path | None:
     image_processor = load_processor(loso_args)
     starting_config = load_starting_config(loso_args)
     check_output_dir(training_args.output_dir)
+    workers = fold_workers_for(loso_args, training_args)
     data, label_names = load_data(loso_args, image_processor)
     config = build_config(loso_args, label_names, starting_config)
     recipe = loso_args.recipe(image_processor)
-    run_config = run_config_for(loso_args, training_args, config, image_processor, recipe, data, label_names)
     if loso_args.train_full:
+        run_config = run_config_for(loso_args, training_args, config, image_processor, recipe, data, label_names)
         return train_full_model(data, config, training_args, recipe, image_processor, run_config,
                                 training_args.output_dir)
-    return run_loso(data, config, training_args, recipe, run_config, training_args.output_dir,
-                    folds=loso_args.folds, fold_shard=loso_args.fold_shard, inner_folds=loso_args.inner_folds,
-                    started_at=started_at)
+    runs = loso_runs(loso_args, training_args, config, image_processor, recipe, data, label_names)
+    results = run_loso_runs(data, config, recipe, runs, folds=loso_args.folds, fold_shard=loso_args.fold_shard,
+                            inner_folds=loso_args.inner_folds, started_at=started_at, workers=workers)
+    if results is None:
+        return None
+    if not loso_args.seeds:
+        return results[0]
+    summary = None
+    if all(run_results["complete"] for run_results in results):
+        summary = write_seed_summary(training_args.output_dir, [run.output_dir for run in runs])
+    else:
+        print("summary.json is written once every seed's folds are done (resume, or merge the shards per seed).",
+              flush=True)
+    return {"seeds": results, "summary": summary}
 
 
 if __name__ == "__main__":
@@ -238,5 +284,9 @@ if __name__ == "__main__":
         main()
     # What the user can fix: bad arguments or data (ValueError), and paths that are missing, unreadable or
     # unwritable (OSError; the message names the path). Anything else is a bug and keeps its traceback.
-    except (ValueError, OSError) as error:
+    # A fold that failed in a worker process (FoldError) names its subject and seed; the finished folds are kept.
+    except (ValueError, OSError, FoldError) as error:
         sys.exit(f"run_loso.py: error: {error}")
+    except KeyboardInterrupt:
+        print("run_loso.py: interrupted; the finished folds are kept, and re-running resumes.", file=sys.stderr)
+        sys.exit(130)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from epir_hf.training import LOSOData
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_LOSO = REPO_ROOT / "examples" / "run_loso.py"
@@ -46,11 +49,12 @@ def synthetic_assets(tmp_path_factory) -> Path:
 
 
 def synthetic_argv(assets: Path, output_dir: Path, *extra: str, epochs: int = EPOCHS) -> list[str]:
+    """Arguments of a tiny synthetic run, in this process (`--fold_workers 1`) unless `extra` says otherwise."""
     dataset_kwargs = {**SYNTHETIC, "cache_dir": str(assets / "cache")}
     return ["--dataset", "synthetic", "--dataset_kwargs", json.dumps(dataset_kwargs),
             "--processor_name_or_path", str(assets / "processor"), "--config_overrides", json.dumps(TINY_MODEL),
             "--output_dir", str(output_dir), "--num_train_epochs", str(epochs), "--per_device_train_batch_size", "8",
-            "--learning_rate", "1e-3", "--disable_tqdm", "true", *extra]
+            "--learning_rate", "1e-3", "--disable_tqdm", "true", "--fold_workers", "1", *extra]
 
 
 def fold_records(output_dir: Path) -> dict[str, dict]:
@@ -76,3 +80,16 @@ def structure(value):
     if isinstance(value, list):
         return [structure(value[0])] if value else []
     return type(value).__name__
+
+
+@dataclass
+class FailingFoldData(LOSOData):
+    """A corpus whose fold holding out `failing_subject` raises. A class here (not a monkeypatch) is pickled by
+    reference, so the failure happens inside the worker processes too."""
+
+    failing_subject: str = ""
+
+    def subset(self, mask) -> LOSOData:
+        if set(self.subjects[mask].tolist()) == {self.failing_subject}:
+            raise RuntimeError(f"injected failure holding out {self.failing_subject}")
+        return super().subset(mask)

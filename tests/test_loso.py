@@ -17,6 +17,7 @@ from _loso_testing import (
     RUN_LOSO,
     SYNTHETIC,
     TINY_MODEL,
+    FailingFoldData,
     fold_records,
     results_without_timing,
     run_loso_module,
@@ -27,6 +28,8 @@ from _loso_testing import (
 from epir_hf import EPIRConfig, EPIRImageProcessor
 from epir_hf.flow_mirror import FlowMirror
 from epir_hf.training import (
+    FoldError,
+    FoldWorkers,
     LOSOData,
     LOSOTrainer,
     TrainingRecipe,
@@ -37,6 +40,7 @@ from epir_hf.training import (
     training_signature,
 )
 from epir_hf.training import loso as loso_module
+from epir_hf.training import parallel as parallel_module
 from epir_hf.training.arguments import LOSOArguments, LOSOTrainingArguments
 from epir_hf.training.folds import fold_filename, fold_path
 from epir_hf.training.results import atomic_write_json, prepare_output_dir, write_fold_record
@@ -163,6 +167,80 @@ def test_shards_then_merge_equal_single_run(assets, reference_run, tmp_path, cap
     merged, reference = results_without_timing(merged_dir), results_without_timing(reference_dir)
     assert merged == reference
     assert (merged_dir / "confusion_matrix.png").is_file()
+
+
+def test_fold_workers_run_folds_in_parallel_with_the_same_predictions(assets, tmp_path):
+    folds = ("--folds", ",".join(SUBJECTS[:3]))
+    sequential, parallel = tmp_path / "sequential", tmp_path / "parallel"
+    run_loso_module().main(synthetic_argv(assets, sequential, *folds, epochs=3))
+    run_loso_module().main(synthetic_argv(assets, parallel, *folds, "--fold_workers", "2", epochs=3))
+    assert sorted(fold_records(parallel)) == SUBJECTS[:3]
+    assert fold_records(parallel) == fold_records(sequential)  # logits included, exactly
+    assert results_without_timing(parallel) == results_without_timing(sequential)
+    # Resume under --fold_workers: only the missing fold is trained, with the same numbers.
+    fold_path(parallel, SUBJECTS[1]).unlink()
+    run_loso_module().main(synthetic_argv(assets, parallel, *folds, "--fold_workers", "2", epochs=3))
+    assert fold_records(parallel) == fold_records(sequential)
+
+
+def test_a_failing_fold_in_a_worker_names_subject_and_seed_and_keeps_finished_folds(tmp_path):
+    data = _handmade_data({"alpha": [0, 1, 2, 0], "beta": [1, 2, 0], "gamma": [2, 0, 1, 1]})
+    config = EPIRConfig(**TINY_MODEL)
+    args = LOSOTrainingArguments(output_dir=str(tmp_path), num_train_epochs=1, per_device_train_batch_size=4,
+                                 disable_tqdm=True)
+    run_config = {"protocol": "honest", "seed": args.seed, "dataset": "handmade", "subjects": ["alpha", "beta", "gamma"],
+                  "label_names": ["negative", "positive", "surprise"], "model_config": config.to_dict(),
+                  "training": training_signature(args), "recipe": {"balance": "loss"}}
+    failing = FailingFoldData(**vars(data), failing_subject="beta")
+    with pytest.raises(FoldError, match=r"^fold beta \(seed 42\) failed: RuntimeError: injected failure"):
+        run_loso(failing, config, args, TrainingRecipe(), run_config, tmp_path, workers=FoldWorkers(count=2))
+    on_disk = fold_records(tmp_path)  # every record left behind is whole
+    assert "alpha" in on_disk and "beta" not in on_disk
+    assert not (tmp_path / "results.json").exists() and not parallel_module.SPAWN.active_children()
+    trained = []
+    real_run_fold = loso_module.run_fold
+
+    def record_fold(subject, *args, **kwargs):
+        trained.append(subject)
+        return real_run_fold(subject, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loso_module, "run_fold", record_fold)
+        results = run_loso(data, config, args, TrainingRecipe(), run_config, tmp_path)
+    assert trained == [subject for subject in ["alpha", "beta", "gamma"] if subject not in on_disk]
+    assert results["complete"]
+
+
+def test_fold_workers_auto_fills_the_cores_or_the_gpus(monkeypatch):
+    monkeypatch.setattr(parallel_module.os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(parallel_module, "visible_cuda_devices", lambda: [])
+    assert parallel_module.resolve_fold_workers("auto", 2, 4) == FoldWorkers(count=4, cpu_threads=2)
+    assert parallel_module.resolve_fold_workers("auto", 16, 4).count == 1
+    assert parallel_module.resolve_fold_workers("3", 1, 4).count == 3
+    monkeypatch.setattr(parallel_module, "visible_cuda_devices", lambda: ["2", "5"])
+    assert parallel_module.resolve_fold_workers("auto", 1, 3) == FoldWorkers(count=6, devices=("2", "5"))
+    assert parallel_module.resolve_fold_workers("auto", 1, 3, use_cpu=True) == FoldWorkers(count=8)
+
+
+def test_visible_cuda_devices_keep_the_names_cuda_visible_devices_gives(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    assert parallel_module.visible_cuda_devices() == ["3", "1"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert parallel_module.visible_cuda_devices() == ["0", "1"]
+
+
+def test_seeds_run_in_subfolders_and_summarize(assets, tmp_path, capsys):
+    output = run_loso_module().main(synthetic_argv(assets, tmp_path / "seeds", "--seeds", "1,2", epochs=1))
+    assert [results["seed"] for results in output["seeds"]] == [1, 2]
+    summary = json.loads((tmp_path / "seeds" / "summary.json").read_text())
+    assert summary["seeds"] == [1, 2] and set(summary["overall"]) == {"uf1", "uar", "accuracy"}
+    assert summary["ensemble"]["overall"]["num_samples"] == len(SUBJECTS) * SYNTHETIC["samples_per_subject"]
+    assert "mean ± std over seeds" in capsys.readouterr().out
+    # Each seed's folder is the run --seed gives on its own.
+    run_loso_module().main(synthetic_argv(assets, tmp_path / "one", "--seed", "2", "--folds", SUBJECTS[0], epochs=1))
+    assert fold_records(tmp_path / "one")[SUBJECTS[0]] == fold_records(tmp_path / "seeds" / "seed2")[SUBJECTS[0]]
 
 
 def test_merge_refuses_runs_with_different_settings(assets, reference_run, tmp_path):
@@ -366,6 +444,13 @@ def test_bad_folds_and_shard_arguments_are_clear_errors(assets, tmp_path):
     (["--label_smoothing_factor", "0.1"], "--label_smoothing"),
     (["--inner_folds", "1"], "--inner_folds"),
     (["--cpu_threads", "0"], "--cpu_threads"),
+    (["--fold_workers", "0"], "--fold_workers"),
+    (["--fold_workers", "many"], "--fold_workers"),
+    (["--folds_per_device", "0"], "--folds_per_device"),
+    (["--seeds", "1"], "--seeds needs at least 2"),
+    (["--seeds", "1,1"], "--seeds needs at least 2"),
+    (["--seeds", "1,x"], "--seeds must be"),
+    (["--seeds", "1,2", "--train_full"], "--train_full trains one model"),
     (["--max_translate", "0.7"], "max_translate"),
 ])
 def test_bad_arguments_are_clear_errors(argv, message):

@@ -64,10 +64,20 @@ class LOSOArguments:
     processor_name_or_path: str | None = field(default=None, metadata={
         "help": "EPIRImageProcessor to use (a folder or Hub id); default: EPIRImageProcessor()."})
     cpu_threads: int = field(default=1, metadata={
-        "help": "torch intra-op threads (torch.set_num_threads). EPIR's matrices are small, so a second thread on the "
-                "same fold mostly waits on the first (a composite fold ran over 5x slower with 2 threads than with 1 "
-                "on 2 CPU cores); to use more cores, run folds in parallel: --fold_shard i/n in n processes (or "
-                "accelerate launch) and merge."})
+        "help": "torch intra-op threads per fold (torch.set_num_threads). EPIR's matrices are small, so a second thread "
+                "on the same fold mostly waits on the first (a composite fold ran over 5x slower with 2 threads than "
+                "with 1 on 2 CPU cores): more cores are used by running more folds at once (--fold_workers)."})
+    fold_workers: str = field(default="auto", metadata={
+        "help": "Folds trained at once, each in its own worker process: 'auto' or a number (1: one after the other "
+                "in this process). auto = --folds_per_device per visible GPU, or on CPU the available cores divided "
+                "by --cpu_threads."})
+    folds_per_device: int = field(default=4, metadata={
+        "help": "With GPUs and --fold_workers auto: worker processes per GPU. One small fold leaves most of a GPU "
+                "idle; raise it while the folds/hour keeps rising and GPU memory allows."})
+    seeds: str | None = field(default=None, metadata={
+        "help": "Comma-separated seeds (e.g. 1,2,3) run in one command, each in OUTPUT_DIR/seed<s> (replaces "
+                "--seed); when all are complete, the mean ± std over seeds and the seed ensemble are written to "
+                "OUTPUT_DIR/summary.json."})
     train_full: bool = field(default=False, metadata={
         "help": "Instead of LOSO, train one model on all subjects and save model + processor to OUTPUT_DIR/final "
                 "(pushed with --push_to_hub --hub_model_id). The settings are recorded in OUTPUT_DIR and checked as "
@@ -76,6 +86,12 @@ class LOSOArguments:
     def __post_init__(self):
         if self.cpu_threads < 1:
             raise ValueError(f"--cpu_threads must be >= 1; got {self.cpu_threads}.")
+        if self.fold_workers != "auto" and not (self.fold_workers.isdigit() and int(self.fold_workers) >= 1):
+            raise ValueError(f"--fold_workers must be 'auto' or a number >= 1; got {self.fold_workers!r}.")
+        if self.folds_per_device < 1:
+            raise ValueError(f"--folds_per_device must be >= 1; got {self.folds_per_device}.")
+        if self.seed_list() and self.train_full:
+            raise ValueError("--seeds runs LOSO once per seed; --train_full trains one model, seeded by --seed.")
         if self.inner_folds < 0 or self.inner_folds == 1:
             raise ValueError(f"--inner_folds must be 0 (full inner LOSO) or >= 2; got {self.inner_folds}.")
         self.recipe()  # validates the augmentation and balance settings at parse time
@@ -89,6 +105,18 @@ class LOSOArguments:
                 raise ValueError(f"--config_overrides must be 'key=value,key=value' or a JSON object; "
                                  f"got {self.config_overrides!r}.")
             _check_config_keys(item.split("=", 1)[0] for item in self.config_overrides.split(","))
+
+    def seed_list(self) -> list[int]:
+        """`--seeds` as a list (empty when not given)."""
+        if self.seeds is None:
+            return []
+        items = [item.strip() for item in self.seeds.split(",") if item.strip()]
+        if not all(item.isdigit() for item in items):
+            raise ValueError(f"--seeds must be comma-separated non-negative integers, e.g. 1,2,3; got {self.seeds!r}.")
+        seeds = [int(item) for item in items]
+        if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+            raise ValueError(f"--seeds needs at least 2 different seeds (use --seed for one); got {self.seeds!r}.")
+        return seeds
 
     def load_kwargs(self) -> dict:
         """`--dataset_kwargs` as a dict."""

@@ -1,7 +1,8 @@
 """The leave-one-subject-out loop and its three protocols.
 
 Every fold starts from a freshly seeded model, so folds do not depend on each other or on their order: that is
-what makes resume, `--folds` and `--fold_shard` give the same numbers as one uninterrupted run. Under
+what makes resume, `--folds` and `--fold_shard` give the same numbers as one uninterrupted run, and what lets whole
+folds run at once in worker processes (`parallel.py`) with the same predictions as one after the other. Under
 `accelerate launch` with several processes each fold is trained data-parallel by all ranks (Trainer + DDP);
 all ranks hold the same weights afterwards and compute the same predictions, and only the main process writes.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from transformers import PreTrainedConfig, TrainingArguments
 
 from .arguments import training_signature
 from .folds import completed_folds, loso_subjects, select_folds
+from .parallel import FoldWorkers, run_in_workers
 from .results import (
     RUN_CONFIG_FILENAME,
     compute_results,
@@ -126,43 +129,120 @@ def fold_training_arguments(args: TrainingArguments, output_dir: str | Path) -> 
     return dataclasses.replace(args, output_dir=str(output_dir), push_to_hub=False, save_strategy="no")
 
 
+@dataclass
+class LOSORun:
+    """One seed's LOSO run: its TrainingArguments, the settings recorded with it, and the folder it is written to."""
+
+    args: TrainingArguments
+    run_config: dict
+    output_dir: Path
+
+
+@dataclass
+class FoldContext:
+    """What every fold of an invocation shares; sent once to each worker process."""
+
+    data: LOSOData
+    config: PreTrainedConfig
+    recipe: TrainingRecipe
+    protocol: str
+    inner_folds: int
+
+
+@dataclass
+class FoldTask:
+    """One fold of one run: the held-out subject, the run's TrainingArguments and its output dir."""
+
+    subject: str
+    args: TrainingArguments
+    output_dir: Path
+
+    @property
+    def seed(self) -> int:
+        return self.args.seed
+
+
+def run_task(task: FoldTask, context: FoldContext) -> dict:
+    """Train and predict one fold, write its record (main process only) and return it."""
+    metric = load_metric() if context.protocol == "inner-val" else None
+    record = run_fold(task.subject, context.data, context.config, fold_training_arguments(task.args, task.output_dir),
+                      context.recipe, context.protocol, context.inner_folds, metric)
+    if PartialState().is_main_process:
+        write_fold_record(task.output_dir, record)
+    return record
+
+
 def run_loso(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, recipe: TrainingRecipe,
              run_config: dict, output_dir: str | Path, folds: str | None = None, fold_shard: str | None = None,
-             inner_folds: int = 5, started_at: float | None = None) -> dict | None:
-    """Run the selected folds that are not on disk yet, then score all folds on disk.
+             inner_folds: int = 5, started_at: float | None = None,
+             workers: FoldWorkers = FoldWorkers()) -> dict | None:
+    """`run_loso_runs` for a single run; returns its results (main process) or None (other ranks)."""
+    results = run_loso_runs(data, config, recipe, [LOSORun(args, run_config, Path(output_dir))], folds=folds,
+                            fold_shard=fold_shard, inner_folds=inner_folds, started_at=started_at, workers=workers)
+    return None if results is None else results[0]
 
-    Returns the results (main process) or None (other ranks). Raises ValueError on bad fold selections and on an
-    output dir that holds a run with other settings.
+
+def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingRecipe, runs: list[LOSORun],
+                  folds: str | None = None, fold_shard: str | None = None, inner_folds: int = 5,
+                  started_at: float | None = None, workers: FoldWorkers = FoldWorkers()) -> list[dict] | None:
+    """Run the selected folds of every run (e.g. one per seed) that are not on disk yet, then score each run from
+    all its folds on disk.
+
+    The folds of all runs share `workers`, so several seeds keep the machine as busy as one. Returns the runs'
+    results (main process) or None (other ranks). Raises ValueError on bad fold selections and on an output dir that
+    holds a run with other settings, and `FoldError` when a fold fails in a worker process.
     """
     started_at = time.perf_counter() if started_at is None else started_at
-    protocol = run_config["protocol"]
-    if protocol != "honest" and args.max_steps > 0:
+    protocol = runs[0].run_config["protocol"]
+    if protocol != "honest" and runs[0].args.max_steps > 0:
         raise ValueError(f"The {protocol} protocol chooses an epoch, so it needs --num_train_epochs, not --max_steps.")
     state = PartialState()
     selected = select_folds(loso_subjects(data.subjects), folds, fold_shard)
-    prepare_output_dir(output_dir, run_config, write=state.is_main_process)
-    done = completed_folds(output_dir, selected)
+    tasks = []
+    for run in runs:
+        prepare_output_dir(run.output_dir, run.run_config, write=state.is_main_process)
+        done = completed_folds(run.output_dir, selected)
+        if done:
+            logger.info("Resuming: %d of %d selected folds are already in %s.", len(done), len(selected),
+                        run.output_dir)
+        tasks += [FoldTask(subject, run.args, run.output_dir) for subject in selected if subject not in done]
     state.wait_for_everyone()  # every rank decided what to skip before the main process writes new folds
-    todo = [subject for subject in selected if subject not in done]
-    if done:
-        logger.info("Resuming: %d of %d selected folds are already in %s.", len(done), len(selected), output_dir)
-    metric = load_metric()
-    fold_args = fold_training_arguments(args, output_dir)
-    progress = tqdm(todo, desc=f"LOSO folds [{protocol}]", unit="fold", disable=not state.is_main_process)
-    for subject in progress:
-        record = run_fold(subject, data, config, fold_args, recipe, protocol, inner_folds, metric)
-        if state.is_main_process:
-            write_fold_record(output_dir, record)
-        progress.set_postfix(subject=subject, accuracy=_accuracy(np.asarray(record["logits"]),
-                                                                 np.asarray(record["references"])))
+    run_tasks(tasks, FoldContext(data, config, recipe, protocol, inner_folds), workers,
+              progress=tqdm(total=len(tasks), desc=f"LOSO folds [{protocol}]", unit="fold",
+                            disable=not state.is_main_process))
     state.wait_for_everyone()
     if not state.is_main_process:
         return None
-    results = compute_results(read_fold_records(output_dir), run_config, metric=metric)
-    results["time_s"]["this_invocation"] = time.perf_counter() - started_at
-    write_results(output_dir, results)
-    print(summary_line(results, output_dir), flush=True)
-    return results
+    metric = load_metric()
+    all_results = []
+    for run in runs:
+        results = compute_results(read_fold_records(run.output_dir), run.run_config, metric=metric)
+        results["time_s"]["this_invocation"] = time.perf_counter() - started_at
+        write_results(run.output_dir, results)
+        print(summary_line(results, run.output_dir), flush=True)
+        all_results.append(results)
+    return all_results
+
+
+def run_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers, progress: tqdm) -> None:
+    """Every task, in this process or in `workers`; `progress` counts folds and shows the pooled accuracy so far."""
+    scored = np.zeros(2)  # correct predictions, predictions
+
+    def done(task: FoldTask, record: dict) -> None:
+        scored[:] += [np.sum(np.asarray(record["predictions"]) == np.asarray(record["references"])),
+                      len(record["references"])]
+        progress.update()
+        progress.set_postfix(subject=task.subject, seed=task.seed, accuracy=f"{scored[0] / scored[1]:.3f}")
+
+    with progress:
+        if workers.count > 1 and len(tasks) > 1:
+            # Trainer bars of several workers would overwrite each other (and this bar).
+            parallel = [dataclasses.replace(task, args=dataclasses.replace(task.args, disable_tqdm=True))
+                        for task in tasks]
+            run_in_workers(run_task, parallel, context, workers, done)
+        else:
+            for task in tasks:
+                done(task, run_task(task, context))
 
 
 def _recipe_record(recipe: TrainingRecipe) -> dict:

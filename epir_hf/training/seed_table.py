@@ -1,0 +1,118 @@
+"""Mean ± standard deviation over seeds of finished LOSO runs, and their seed ensemble.
+
+A row of the model card is several seeds of one recipe: the runs must share protocol, dataset and settings apart from
+the seed, and be complete (every fold scored), because a mean over runs that cover different subjects would not be a
+LOSO number. The standard deviation is the sample one (ddof = 1) across seeds. The ensemble averages each held-out
+sample's class probabilities (softmax of the logits each run saved) over the runs: no choice is made on a test
+subject, so under `honest` it is an honest number too, at the training cost of every run it averages.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .results import (
+    RUN_CONFIG_FILENAME,
+    atomic_write_json,
+    compute_results,
+    read_fold_records,
+    read_json,
+)
+
+SUMMARY_FILENAME = "summary.json"
+METRICS = ("uf1", "uar", "accuracy")
+
+
+def load_results(path: str | Path) -> dict:
+    path = Path(path)
+    path = path / "results.json" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"No results.json at {path}: pass the output dir of a finished run_loso.py run.")
+    return json.loads(path.read_text())
+
+
+def comparable_settings(results: dict) -> dict:
+    """What must match between the runs of one row: everything that defines the run except its seed."""
+    training = {key: value for key, value in results["training"].items() if key not in ("seed", "data_seed")}
+    return {"protocol": results["protocol"], "dataset": results["dataset"], "config": results["config"],
+            "training": training, "recipe": results.get("recipe")}
+
+
+def seed_table(runs: list[dict]) -> dict:
+    """{"seeds", "overall": {metric: (mean, std)}, "per_corpus": {corpus: {metric: (mean, std)}}}."""
+    if len(runs) < 2:
+        raise ValueError(f"A mean ± std needs at least 2 runs; got {len(runs)}.")
+    for results in runs:
+        if not results.get("complete"):
+            raise ValueError(f"The run with seed {results.get('seed')} is incomplete "
+                             f"({results.get('folds_completed')}/{results.get('folds_total')} folds).")
+        if comparable_settings(results) != comparable_settings(runs[0]):
+            raise ValueError(f"The run with seed {results['seed']} has other settings than the run with seed "
+                             f"{runs[0]['seed']}; only the seed may differ within one row.")
+    seeds = [results["seed"] for results in runs]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"Seeds repeat: {seeds}.")
+
+    def stats(scores: list[dict]) -> dict:
+        return {metric: (float(np.mean([s[metric] for s in scores])), float(np.std([s[metric] for s in scores],
+                                                                                   ddof=1)))
+                for metric in METRICS}
+
+    corpora = sorted(runs[0]["metrics"].get("per_corpus", {}))
+    return {"seeds": seeds, "overall": stats([results["metrics"]["overall"] for results in runs]),
+            "per_corpus": {corpus: stats([results["metrics"]["per_corpus"][corpus] for results in runs])
+                           for corpus in corpora}}
+
+
+def seed_ensemble(run_dirs: list[str | Path]) -> dict:
+    """Results (as in results.json) of the runs' averaged class probabilities, pooled over folds."""
+    run_dirs = [Path(path).parent if Path(path).is_file() else Path(path) for path in run_dirs]
+    folds = [{record["subject"]: record for record in read_fold_records(directory)} for directory in run_dirs]
+    for directory, records in zip(run_dirs, folds):
+        if records.keys() != folds[0].keys():
+            raise ValueError(f"{directory} holds other folds than {run_dirs[0]}; an ensemble needs the same folds.")
+    records = []
+    for subject, first in folds[0].items():
+        if any(run[subject]["sample_ids"] != first["sample_ids"] for run in folds):
+            raise ValueError(f"Fold {subject!r} holds other samples in some runs.")
+        probabilities = torch.stack([torch.tensor(run[subject]["logits"]).softmax(-1) for run in folds]).mean(0)
+        records.append({**first, "logits": probabilities.log().tolist(),
+                        "predictions": probabilities.argmax(-1).tolist(),
+                        "time_s": sum(run[subject]["time_s"] for run in folds)})
+    run_config = read_json(run_dirs[0] / RUN_CONFIG_FILENAME)
+    run_config["seed"] = [read_json(directory / RUN_CONFIG_FILENAME)["seed"] for directory in run_dirs]
+    return compute_results(records, run_config)
+
+
+def print_rows(overall: dict, per_corpus: dict) -> None:
+    """The overall row, then one per corpus: `metric mean ± std` for seed statistics, `metric value` for a score."""
+    for name, scores in [("overall", overall), *per_corpus.items()]:
+        cells = [f"{metric} {value[0]:.4f} ± {value[1]:.4f}" if isinstance(value, tuple) else f"{metric} {value:.4f}"
+                 for metric, value in scores.items() if metric in METRICS]
+        print(f"  {name:<10} " + "  ".join(cells))
+
+
+def summarize_seeds(run_dirs: list[str | Path], ensemble: bool = True) -> dict:
+    """The seed table of the runs in `run_dirs` (output dirs or results.json files), plus their ensemble's
+    overall and per-corpus scores when `ensemble`; printed as it is computed."""
+    runs = [load_results(path) for path in run_dirs]
+    table = seed_table(runs)
+    print(f"{runs[0]['protocol']} protocol, {runs[0]['dataset']}, seeds {table['seeds']} (mean ± std over seeds)")
+    print_rows(table["overall"], table["per_corpus"])
+    if ensemble:
+        scores = seed_ensemble(run_dirs)
+        table["ensemble"] = {"overall": scores["metrics"]["overall"], "per_corpus": scores["metrics"]["per_corpus"]}
+        print(f"ensemble of seeds {table['seeds']} (averaged class probabilities; {len(runs)}x the training cost)")
+        print_rows(**table["ensemble"])
+    return table
+
+
+def write_seed_summary(output_dir: str | Path, run_dirs: list[str | Path]) -> dict:
+    """`summarize_seeds` with the ensemble, written to `output_dir/summary.json` next to the seeds' folders."""
+    table = summarize_seeds(run_dirs)
+    atomic_write_json(Path(output_dir) / SUMMARY_FILENAME, table)
+    return table
