@@ -41,7 +41,7 @@ def save_overlay(result: dict, out: str) -> None:
     frames = f" (onset {result['onset_index']}, apex {result['apex_index']})" if "apex_index" in result else ""
     caveat = "" if result["reliable_motion"] else f" — no reliable motion ({result['motion']:.3f} px)"
     figure.suptitle(f"{best['label']} {best['score']:.2f}{frames}{caveat}")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.93))  # room for the title above the panels
     figure.savefig(out, dpi=100)
     plt.close(figure)
 
