@@ -400,9 +400,9 @@ def decoded(monkeypatch):
     reads = []
     original = VideoFrames._read
 
-    def counting(self):
-        reads.append(self._position)
-        return original(self)
+    def counting(self, index):
+        reads.append(index)
+        return original(self, index)
 
     monkeypatch.setattr(VideoFrames, "_read", counting)
     return reads
