@@ -39,14 +39,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-
-from run_loso import build_config, load_data, parse_arguments  # noqa: E402
-
-from epir_hf.image_processing_epir import EPIRImageProcessor  # noqa: E402
-from epir_hf.training import LOSOData, LOSOTrainingArguments, loso_subjects, parse_fold_shard  # noqa: E402
-from epir_hf.training.results import load_metric  # noqa: E402
-from epir_hf.training.trainer import train_fold  # noqa: E402
+from epir_hf.image_processing_epir import EPIRImageProcessor
+from epir_hf.training import (
+    LOSOData,
+    LOSOTrainingArguments,
+    build_config,
+    load_data,
+    load_metric,
+    loso_subjects,
+    parse_fold_shard,
+    parse_loso_arguments,
+    train_fold,
+)
 
 
 def split_own_arguments(argv: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         options = parser.parse_args(argv[1:])
         return summarize(options.fit_log, options.max_epochs, options.by)
     own, run_loso_argv = split_own_arguments(argv)
-    loso_args, training_args = parse_arguments(run_loso_argv)
+    loso_args, training_args = parse_loso_arguments(run_loso_argv)
     torch.set_num_threads(loso_args.cpu_threads)
     image_processor = EPIRImageProcessor()
     data, label_names = load_data(loso_args, image_processor)

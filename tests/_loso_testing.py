@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -84,12 +86,16 @@ def structure(value):
 
 @dataclass
 class FailingFoldData(LOSOData):
-    """A corpus whose fold holding out `failing_subject` raises. A class here (not a monkeypatch) is pickled by
-    reference, so the failure happens inside the worker processes too."""
+    """A corpus whose fold holding out `failing_subject` raises, or with `kill` kills its own process as the
+    out-of-memory killer would. A class here (not a monkeypatch) is pickled by reference, so the failure happens
+    inside the worker processes too."""
 
     failing_subject: str = ""
+    kill: bool = False
 
     def subset(self, mask) -> LOSOData:
         if set(self.subjects[mask].tolist()) == {self.failing_subject}:
+            if self.kill:
+                os.kill(os.getpid(), signal.SIGKILL)
             raise RuntimeError(f"injected failure holding out {self.failing_subject}")
         return super().subset(mask)

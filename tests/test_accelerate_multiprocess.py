@@ -1,4 +1,5 @@
-"""Multi-process LOSO through `accelerate launch`, proven on CPU: two ranks over gloo train every fold together.
+"""Multi-process LOSO through `accelerate launch`, proven on CPU with two ranks over gloo: by default the ranks split
+the folds between them (`--parallel folds`); with `--parallel ddp` they train every fold together.
 
 `--multi_gpu --num_processes 2` starts two ranks with torch.distributed; the script's own `--use_cpu`
 (TrainingArguments) keeps them on CPU, so DDP runs over gloo. (`accelerate launch --cpu --num_processes 2` would
@@ -17,8 +18,15 @@ import subprocess
 
 import pytest
 import torch
-from _loso_testing import (RUN_LOSO, SYNTHETIC, fold_records, run_loso_module, structure, synthetic_argv,
-                           synthetic_assets)
+from _loso_testing import (
+    RUN_LOSO,
+    SYNTHETIC,
+    fold_records,
+    run_loso_module,
+    structure,
+    synthetic_argv,
+    synthetic_assets,
+)
 
 FOLDS = ["synth01", "synth02"]
 EPOCHS = 8
@@ -31,17 +39,58 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.skipif(shutil.which("accelerate") is None, reason="the accelerate CLI is not on PATH")
+def _launch_two_ranks(argv: list[str]) -> subprocess.CompletedProcess:
+    command = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+               str(RUN_LOSO), *argv]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def _one_process(argv: list[str]) -> dict:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run_loso_module().main(argv)
+    finally:
+        torch.set_num_threads(threads)
+
+
+needs_accelerate = pytest.mark.skipif(shutil.which("accelerate") is None, reason="the accelerate CLI is not on PATH")
+
+
+@needs_accelerate
+def test_two_ranks_split_the_folds_and_predict_like_one_process(tmp_path, tmp_path_factory):
+    assets = synthetic_assets(tmp_path_factory)
+    folds = ("--folds", ",".join([*FOLDS, "synth03"]), "--use_cpu", "true")
+    two_dir, one_dir = tmp_path / "two_ranks", tmp_path / "one_process"
+    # The argv's --fold_workers 1 is each rank's own pool: a rank trains its share alone.
+    result = _launch_two_ranks(synthetic_argv(assets, two_dir, *folds, epochs=EPOCHS))
+    assert re.search(r"\[rank 0/2\] trains 2 of the 3 folds", result.stderr), result.stderr[-3000:]
+    assert re.search(r"\[rank 1/2\] trains 1 of the 3 folds", result.stderr), result.stderr[-3000:]
+    assert len(re.findall(r"^LOSO\[honest\]", result.stdout, flags=re.MULTILINE)) == 1  # main process only
+    one = _one_process(synthetic_argv(assets, one_dir, *folds, epochs=EPOCHS))
+    # Each fold was trained by one process, with the single-process batch: the same folds, bit for bit, and the
+    # run records itself as a single-process one (so runs launched either way resume and merge together).
+    assert fold_records(two_dir) == fold_records(one_dir)
+    two = json.loads((two_dir / "results.json").read_text())
+    assert two["training"] == one["training"] and two["training"]["world_size"] == 1
+    assert two["metrics"] == one["metrics"]
+    # Resume under the launcher: only the missing fold is trained again.
+    (two_dir / "folds" / "synth02.json").unlink()
+    result = _launch_two_ranks(synthetic_argv(assets, two_dir, *folds, epochs=EPOCHS))
+    assert re.search(r"\[rank 0/2\] trains 1 of the 1 folds", result.stderr), result.stderr[-3000:]
+    assert fold_records(two_dir) == fold_records(one_dir)
+
+
+@needs_accelerate
 def test_two_ranks_train_each_fold_data_parallel_and_pool_like_one_process(tmp_path, tmp_path_factory):
     assets = synthetic_assets(tmp_path_factory)
     extra = ("--folds", ",".join(FOLDS), "--use_cpu", "true")
     two_dir, one_dir = tmp_path / "two_ranks", tmp_path / "one_process"
-    command = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-               str(RUN_LOSO), *synthetic_argv(assets, two_dir, *extra, epochs=EPOCHS)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-4000:]
+    result = _launch_two_ranks(synthetic_argv(assets, two_dir, *extra, "--parallel", "ddp", epochs=EPOCHS))
 
     train_samples = SYNTHETIC["samples_per_subject"] * (SYNTHETIC["num_subjects"] - 1)
     # Each optimizer step consumes one batch per rank: the global batch is 2 x BATCH.
@@ -58,12 +107,7 @@ def test_two_ranks_train_each_fold_data_parallel_and_pool_like_one_process(tmp_p
         assert all(EPOCHS * train_samples / 2 <= count < EPOCHS * train_samples for count in seen), seen
     assert len(re.findall(r"^LOSO\[honest\]", result.stdout, flags=re.MULTILINE)) == 1  # main process only
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        one = run_loso_module().main(synthetic_argv(assets, one_dir, *extra, epochs=EPOCHS))
-    finally:
-        torch.set_num_threads(threads)
+    one = _one_process(synthetic_argv(assets, one_dir, *extra, epochs=EPOCHS))
     two = json.loads((two_dir / "results.json").read_text())
     assert structure(two) == structure(json.loads((one_dir / "results.json").read_text()))
     assert two["training"]["world_size"] == 2 and one["training"]["world_size"] == 1

@@ -39,3 +39,35 @@ def test_documentation_links_resolve():
         for target in ("docs/preprocessing.md", "docs/datasets.md", "docs/loso.md", "docs/experiments.md"):
             if target in text:
                 assert (REPO_ROOT / target).is_file(), f"{document} links to missing {target}"
+
+
+HEADLINE_RUN = REPO_ROOT / "results" / "megc2019-honest-60ep"
+HEADLINE_SEEDS = (1, 2, 3)
+CARD_METRICS = {"f1": "uf1", "recall": "uar", "accuracy": "accuracy"}
+
+
+def test_model_index_values_are_recomputed_from_the_committed_predictions():
+    """Every model-index number is the seed table of the committed per-fold predictions in results/, to 4 decimals."""
+    import pytest
+
+    from epir_hf.training import compute_results, load_metric
+    from epir_hf.training.folds import completed_folds
+    from epir_hf.training.results import read_fold_records
+    from epir_hf.training.run_config import RunConfig
+    from epir_hf.training.seed_table import seed_table
+
+    folders = [HEADLINE_RUN / f"seed{seed}" for seed in HEADLINE_SEEDS]
+    configs = [RunConfig.from_output_dir(folder) for folder in folders]
+    done = [len(completed_folds(folder, config.subjects)) for folder, config in zip(folders, configs)]
+    if any(count < len(config.subjects) for count, config in zip(done, configs)):
+        pytest.skip(f"the headline runs are still being re-run: {done} of {len(configs[0].subjects)} folds per seed")
+    metric = load_metric()
+    runs = [compute_results(read_fold_records(folder), config, metric=metric)
+            for folder, config in zip(folders, configs)]
+    assert all(config.protocol == "honest" for config in configs)
+    table = seed_table(runs)["overall"]
+    card = ModelCard.load(REPO_ROOT / "model_card.md")
+    for result in card.data.eval_results:
+        assert "mean of seeds 1-3" in result.metric_name, result.metric_name
+        mean = table[CARD_METRICS[result.metric_type]][0]
+        assert result.metric_value == round(mean, 4), (result.metric_name, result.metric_value, mean)

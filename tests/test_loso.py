@@ -32,9 +32,11 @@ from epir_hf.training import (
     FoldWorkers,
     LOSOData,
     LOSOTrainer,
+    RunConfig,
     TrainingRecipe,
     loso_subjects,
     parse_fold_shard,
+    parse_loso_arguments,
     run_loso,
     select_folds,
     training_signature,
@@ -42,8 +44,9 @@ from epir_hf.training import (
 from epir_hf.training import loso as loso_module
 from epir_hf.training import parallel as parallel_module
 from epir_hf.training.arguments import LOSOArguments, LOSOTrainingArguments
+from epir_hf.training.files import atomic_write_json
 from epir_hf.training.folds import fold_filename, fold_path
-from epir_hf.training.results import atomic_write_json, prepare_output_dir, write_fold_record
+from epir_hf.training.results import write_fold_record
 from epir_hf.training.trainer import balanced_class_weights, build_model
 
 SUBJECTS = [f"synth{i + 1:02d}" for i in range(SYNTHETIC["num_subjects"])]
@@ -188,9 +191,7 @@ def test_a_failing_fold_in_a_worker_names_subject_and_seed_and_keeps_finished_fo
     config = EPIRConfig(**TINY_MODEL)
     args = LOSOTrainingArguments(output_dir=str(tmp_path), num_train_epochs=1, per_device_train_batch_size=4,
                                  disable_tqdm=True)
-    run_config = {"protocol": "honest", "seed": args.seed, "dataset": "handmade", "subjects": ["alpha", "beta", "gamma"],
-                  "label_names": ["negative", "positive", "surprise"], "model_config": config.to_dict(),
-                  "training": training_signature(args), "recipe": {"balance": "loss"}}
+    run_config = _handmade_run_config(data, config, args, TrainingRecipe())
     failing = FailingFoldData(**vars(data), failing_subject="beta")
     with pytest.raises(FoldError, match=r"^fold beta \(seed 42\) failed: RuntimeError: injected failure"):
         run_loso(failing, config, args, TrainingRecipe(), run_config, tmp_path, workers=FoldWorkers(count=2))
@@ -208,6 +209,22 @@ def test_a_failing_fold_in_a_worker_names_subject_and_seed_and_keeps_finished_fo
         patch.setattr(loso_module, "run_fold", record_fold)
         results = run_loso(data, config, args, TrainingRecipe(), run_config, tmp_path)
     assert trained == [subject for subject in ["alpha", "beta", "gamma"] if subject not in on_disk]
+    assert results["complete"]
+
+
+def test_a_killed_worker_names_its_fold_and_a_rerun_resumes(tmp_path):
+    data = _handmade_data({"alpha": [0, 1, 2, 0], "beta": [1, 2, 0], "gamma": [2, 0, 1, 1]})
+    config = EPIRConfig(**TINY_MODEL)
+    args = LOSOTrainingArguments(output_dir=str(tmp_path), num_train_epochs=1, per_device_train_batch_size=4,
+                                 disable_tqdm=True, seed=3)
+    run_config = _handmade_run_config(data, config, args, TrainingRecipe())
+    killed = FailingFoldData(**vars(data), failing_subject="gamma", kill=True)
+    with pytest.raises(FoldError, match=r"^fold gamma \(seed 3\) failed: its worker process died \(killed by SIGKILL"):
+        run_loso(killed, config, args, TrainingRecipe(), run_config, tmp_path, workers=FoldWorkers(count=2))
+    assert not parallel_module.SPAWN.active_children() and not (tmp_path / "results.json").exists()
+    assert fold_records(tmp_path) and "gamma" not in fold_records(tmp_path)  # gamma started after a fold finished
+    assert not list((tmp_path / "folds").glob(".*.tmp"))  # no half-written record
+    results = run_loso(data, config, args, TrainingRecipe(), run_config, tmp_path, workers=FoldWorkers(count=2))
     assert results["complete"]
 
 
@@ -264,16 +281,17 @@ def test_resuming_with_other_settings_is_refused(assets, reference_run, tmp_path
 
 
 def test_resume_compares_settings_by_meaning(assets, tmp_path):
-    def run_config(processor) -> dict:
-        return {"seed": 42, "processor": json.loads(processor.to_json_string())}
+    def run_config(processor, seed: int = 42) -> RunConfig:
+        return RunConfig(protocol="honest", seed=seed, dataset="synthetic", subjects=["s1"], label_names=["a"],
+                         model_config={}, training={}, recipe={}, processor=json.loads(processor.to_json_string()))
 
     from_folder = run_config(EPIRImageProcessor.from_pretrained(assets / "processor"))
     in_memory = run_config(EPIRImageProcessor(flow_method="dis"))
-    assert "auto_map" in from_folder["processor"] and "auto_map" not in in_memory["processor"]
-    prepare_output_dir(tmp_path, from_folder)
-    prepare_output_dir(tmp_path, in_memory)  # the same processor: only where it was loaded from differs
+    assert "auto_map" in from_folder.processor and "auto_map" not in in_memory.processor
+    from_folder.record_in(tmp_path)
+    in_memory.record_in(tmp_path)  # the same processor: only where it was loaded from differs
     with pytest.raises(ValueError) as info:
-        prepare_output_dir(tmp_path, {**run_config(EPIRImageProcessor(flow_method="dis", flow_size=96)), "seed": 7})
+        run_config(EPIRImageProcessor(flow_method="dis", flow_size=96), seed=7).record_in(tmp_path)
     message = str(info.value)
     assert "processor.flow_size: 128 → 96; seed: 42 → 7" in message
     assert "image_mean" not in message  # each differing setting, not the whole processor
@@ -283,7 +301,8 @@ def test_resume_compares_settings_by_meaning(assets, tmp_path):
 def test_output_files_follow_the_umask(tmp_path, umask, mode):
     previous = os.umask(umask)
     try:
-        prepare_output_dir(tmp_path, {"seed": 42})
+        RunConfig(protocol="honest", seed=42, dataset="synthetic", subjects=["synth01"], label_names=["a"],
+                  model_config={}, training={}, recipe={}).record_in(tmp_path)
         write_fold_record(tmp_path, {"subject": "synth01"})
         atomic_write_json(tmp_path / "results.json", {"complete": True})
     finally:
@@ -367,6 +386,12 @@ def _handmade_data(labels_by_subject: dict[str, list[int]], seed: int = 0) -> LO
                     [f"{subject}_{i}" for i, subject in enumerate(subjects)])
 
 
+def _handmade_run_config(data: LOSOData, config: EPIRConfig, args, recipe: TrainingRecipe) -> RunConfig:
+    return RunConfig(protocol="honest", seed=args.seed, dataset="handmade", subjects=loso_subjects(data.subjects),
+                     label_names=["negative", "positive", "surprise"], model_config=config.to_dict(),
+                     training=training_signature(args), recipe=recipe.to_dict())
+
+
 @pytest.mark.parametrize("balance", ["loss", "sampler", "none"])
 def test_single_sample_and_single_class_subjects(tmp_path, balance):
     # "solo" holds the only "surprise" sample: its fold trains without that class at all.
@@ -374,11 +399,8 @@ def test_single_sample_and_single_class_subjects(tmp_path, balance):
     config = EPIRConfig(**{**TINY_MODEL, "token_merge_schedule": [2, 0]})
     args = LOSOTrainingArguments(output_dir=str(tmp_path), num_train_epochs=2, per_device_train_batch_size=4,
                                  disable_tqdm=True)
-    run_config = {"protocol": "honest", "seed": args.seed, "dataset": "handmade",
-                  "subjects": loso_subjects(data.subjects),
-                  "label_names": ["negative", "positive", "surprise"], "model_config": config.to_dict(),
-                  "training": training_signature(args), "recipe": {"balance": balance}}
-    results = run_loso(data, config, args, TrainingRecipe(balance=balance), run_config, tmp_path)
+    recipe = TrainingRecipe(balance=balance)
+    results = run_loso(data, config, args, recipe, _handmade_run_config(data, config, args, recipe), tmp_path)
     per_fold = {fold["subject"]: fold for fold in results["metrics"]["per_fold"]}
     assert per_fold["solo"]["num_samples"] == 1 and per_fold["solo"]["accuracy"] in (0.0, 1.0)
     assert per_fold["beta"]["num_samples"] == 3
@@ -455,7 +477,7 @@ def test_bad_folds_and_shard_arguments_are_clear_errors(assets, tmp_path):
 ])
 def test_bad_arguments_are_clear_errors(argv, message):
     with pytest.raises(ValueError, match=message):
-        run_loso_module().parse_arguments(argv)
+        parse_loso_arguments(argv)
 
 
 def test_missing_data_dir_is_a_clear_error(tmp_path):
@@ -522,7 +544,7 @@ def test_push_to_hub_without_model_id_is_refused(assets, tmp_path):
 
 
 def test_loso_arguments_defaults_are_the_honest_recipe():
-    loso_args, training_args = run_loso_module().parse_arguments([])
+    loso_args, training_args = parse_loso_arguments([])
     assert isinstance(loso_args, LOSOArguments)
     assert loso_args.dataset == "synthetic" and loso_args.protocol == "honest"
     assert training_args.lr_scheduler_type == "cosine" and training_args.warmup_steps > 0
@@ -532,7 +554,7 @@ def test_loso_arguments_defaults_are_the_honest_recipe():
     recipe = loso_args.recipe()
     assert recipe.balance == "loss" and recipe.augmentation is not None
     assert recipe.test_time_mirror == FlowMirror() == recipe.augmentation.mirror
-    assert run_loso_module().parse_arguments(["--test_time_flip", "false"])[0].recipe().test_time_mirror is None
+    assert parse_loso_arguments(["--test_time_flip", "false"])[0].recipe().test_time_mirror is None
 
 
 def test_results_record_versions_when_run_from_a_source_checkout(monkeypatch):

@@ -11,6 +11,7 @@ import pytest
 from _loso_testing import REPO_ROOT, RUN_LOSO, run_loso_module, synthetic_argv, synthetic_assets
 
 import dataset_scripts
+from epir_hf.training import parse_loso_arguments
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +35,12 @@ def no_flow_pass(monkeypatch):
 ])
 def test_no_training_at_all_is_refused(argv):
     with pytest.raises(ValueError, match=r"--num_train_epochs must be > 0 \(or --max_steps > 0\)"):
-        run_loso_module().parse_arguments(argv)
+        parse_loso_arguments(argv)
 
 
 def test_max_steps_trains_whatever_the_epochs():
     # As in Trainer, max_steps > 0 overrides the epochs, so the folds are trained.
-    _, training_args = run_loso_module().parse_arguments(["--num_train_epochs", "0", "--max_steps", "3"])
+    _, training_args = parse_loso_arguments(["--num_train_epochs", "0", "--max_steps", "3"])
     assert training_args.max_steps == 3
 
 
@@ -47,12 +48,12 @@ def test_max_steps_trains_whatever_the_epochs():
 def test_unknown_config_override_keys_are_named_in_both_forms(overrides):
     with pytest.raises(ValueError, match=r"--config_overrides: 'hiden_size' is not an EPIRConfig field\. "
                                          r"Did you mean 'hidden_size'\?"):
-        run_loso_module().parse_arguments(["--config_overrides", overrides])
+        parse_loso_arguments(["--config_overrides", overrides])
 
 
 def test_fold_shard_is_checked_when_parsed():
     with pytest.raises(ValueError, match="--fold_shard '5/2'"):
-        run_loso_module().parse_arguments(["--fold_shard", "5/2"])
+        parse_loso_arguments(["--fold_shard", "5/2"])
 
 
 def test_unknown_fold_is_reported_before_the_flows(assets, tmp_path, no_flow_pass):

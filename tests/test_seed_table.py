@@ -60,11 +60,11 @@ def test_one_run_or_a_missing_dir_is_a_clear_error(tmp_path):
 
 def write_run(directory, seed: int, fold_logits: dict[str, list[list[float]]]) -> str:
     """A finished run dir: run_config.json plus one fold record per subject (references: class 0, then 1, ...)."""
-    from epir_hf.training.results import atomic_write_json, write_fold_record
+    from epir_hf.training import RunConfig
+    from epir_hf.training.results import write_fold_record
 
-    atomic_write_json(directory / "run_config.json", {
-        "protocol": "honest", "seed": seed, "dataset": "synthetic", "label_names": ["a", "b", "c"],
-        "subjects": sorted(fold_logits), "model_config": {}, "training": {"seed": seed}, "recipe": {}})
+    RunConfig(protocol="honest", seed=seed, dataset="synthetic", label_names=["a", "b", "c"],
+              subjects=sorted(fold_logits), model_config={}, training={"seed": seed}, recipe={}).record_in(directory)
     for subject, logits in fold_logits.items():
         write_fold_record(directory, {
             "subject": subject, "sample_ids": [f"{subject}_{i}" for i in range(len(logits))],
@@ -105,12 +105,14 @@ def test_ensemble_refuses_runs_over_other_folds_or_samples(tmp_path):
 
 
 def test_main_prints_the_ensemble_row_from_results_files(tmp_path, capsys):
-    from epir_hf.training.results import atomic_write_json, compute_results, read_fold_records, read_json
+    from epir_hf.training import RunConfig
+    from epir_hf.training.files import atomic_write_json
+    from epir_hf.training.results import compute_results, read_fold_records
 
     paths = []
     for seed, logits in [(1, [[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), (2, [[0.0, 2.5, 0.0], [0.0, 3.0, 0.0]])]:
         run = write_run(tmp_path / f"r{seed}", seed, {"s1": logits})
-        results = compute_results(read_fold_records(run), read_json(tmp_path / f"r{seed}" / "run_config.json"))
+        results = compute_results(read_fold_records(run), RunConfig.from_output_dir(run))
         atomic_write_json(tmp_path / f"r{seed}" / "results.json", results)
         paths.append(str(tmp_path / f"r{seed}" / "results.json"))
     table = seed_table_module().main([*paths, "--ensemble"])

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from transformers import TrainingArguments
+from transformers import HfArgumentParser, TrainingArguments
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
 
 from ..configuration_epir import EPIRConfig
@@ -74,6 +74,11 @@ class LOSOArguments:
     folds_per_device: int = field(default=4, metadata={
         "help": "With GPUs and --fold_workers auto: worker processes per GPU. One small fold leaves most of a GPU "
                 "idle; raise it while the folds/hour keeps rising and GPU memory allows."})
+    parallel: Literal["folds", "ddp"] = field(default="folds", metadata={
+        "help": "Under accelerate launch --num_processes N: 'folds' splits the folds between the ranks (each trains "
+                "its folds alone, in its own --fold_workers; the output dir must be shared by every machine), "
+                "'ddp' trains each fold data-parallel on all ranks (the global batch grows N times). --train_full "
+                "always trains its one model with DDP."})
     seeds: str | None = field(default=None, metadata={
         "help": "Comma-separated seeds (e.g. 1,2,3) run in one command, each in OUTPUT_DIR/seed<s> (replaces "
                 "--seed); when all are complete, the mean ± std over seeds and the seed ensemble are written to "
@@ -141,6 +146,14 @@ class LOSOArguments:
                               test_time_mirror=mirror if self.test_time_flip else None)
 
 
+def parse_loso_arguments(argv: list[str]) -> tuple[LOSOArguments, LOSOTrainingArguments]:
+    """`examples/run_loso.py`'s arguments; a single `.json` argument is read as a file of arguments."""
+    parser = HfArgumentParser((LOSOArguments, LOSOTrainingArguments))
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=argv[0])
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
 def _check_config_keys(keys: Iterable[str]) -> None:
     """Both forms of `--config_overrides` reject a key EPIRConfig does not have: a typo stored as an extra
     attribute would be ignored by the model, and the run would silently test the default instead."""
@@ -200,10 +213,12 @@ TRAINING_SIGNATURE_FIELDS = (
 """The TrainingArguments that change what a fold learns: recorded in every output and compared on resume/merge."""
 
 
-def training_signature(args: TrainingArguments) -> dict:
+def training_signature(args: TrainingArguments, world_size: int | None = None) -> dict:
+    """The TRAINING_SIGNATURE_FIELDS of `args`, with the number of processes that train each fold (`world_size`,
+    default: `args.world_size`) and the global batch it makes."""
     signature = {name: getattr(args, name) for name in TRAINING_SIGNATURE_FIELDS}
     signature = {name: value.value if hasattr(value, "value") else value for name, value in signature.items()}
-    signature["world_size"] = args.world_size
-    signature["global_train_batch_size"] = (args.per_device_train_batch_size * args.world_size
+    signature["world_size"] = args.world_size if world_size is None else world_size
+    signature["global_train_batch_size"] = (args.per_device_train_batch_size * signature["world_size"]
                                             * args.gradient_accumulation_steps)
     return signature

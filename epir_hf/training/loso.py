@@ -3,8 +3,9 @@
 Every fold starts from a freshly seeded model, so folds do not depend on each other or on their order: that is
 what makes resume, `--folds` and `--fold_shard` give the same numbers as one uninterrupted run, and what lets whole
 folds run at once in worker processes (`parallel.py`) with the same predictions as one after the other. Under
-`accelerate launch` with several processes each fold is trained data-parallel by all ranks (Trainer + DDP);
-all ranks hold the same weights afterwards and compute the same predictions, and only the main process writes.
+`accelerate launch` with several processes the ranks split the folds between them (`--parallel folds`), or each
+fold is trained data-parallel by all ranks (`--parallel ddp`: Trainer + DDP; all ranks hold the same weights
+afterwards and compute the same predictions, and only the main process writes).
 """
 
 from __future__ import annotations
@@ -22,18 +23,10 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedConfig, TrainingArguments
 
 from .arguments import training_signature
-from .folds import completed_folds, loso_subjects, select_folds
+from .folds import completed_folds, fold_path, loso_subjects, select_folds
 from .parallel import FoldWorkers, run_in_workers
-from .results import (
-    RUN_CONFIG_FILENAME,
-    compute_results,
-    load_metric,
-    prepare_output_dir,
-    read_fold_records,
-    summary_line,
-    write_fold_record,
-    write_results,
-)
+from .results import compute_results, load_metric, read_fold_records, summary_line, write_fold_record, write_results
+from .run_config import RUN_CONFIG_FILENAME, LOSORun, RunConfig
 from .trainer import LOSOData, TrainingRecipe, train_fold
 
 logger = logging.getLogger(__name__)
@@ -130,15 +123,6 @@ def fold_training_arguments(args: TrainingArguments, output_dir: str | Path) -> 
 
 
 @dataclass
-class LOSORun:
-    """One seed's LOSO run: its TrainingArguments, the settings recorded with it, and the folder it is written to."""
-
-    args: TrainingArguments
-    run_config: dict
-    output_dir: Path
-
-
-@dataclass
 class FoldContext:
     """What every fold of an invocation shares; sent once to each worker process."""
 
@@ -173,7 +157,7 @@ def run_task(task: FoldTask, context: FoldContext) -> dict:
 
 
 def run_loso(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, recipe: TrainingRecipe,
-             run_config: dict, output_dir: str | Path, folds: str | None = None, fold_shard: str | None = None,
+             run_config: RunConfig, output_dir: str | Path, folds: str | None = None, fold_shard: str | None = None,
              inner_folds: int = 5, started_at: float | None = None,
              workers: FoldWorkers = FoldWorkers()) -> dict | None:
     """`run_loso_runs` for a single run; returns its results (main process) or None (other ranks)."""
@@ -188,29 +172,42 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
     """Run the selected folds of every run (e.g. one per seed) that are not on disk yet, then score each run from
     all its folds on disk.
 
-    The folds of all runs share `workers`, so several seeds keep the machine as busy as one. Returns the runs'
-    results (main process) or None (other ranks). Raises ValueError on bad fold selections and on an output dir that
-    holds a run with other settings, and `FoldError` when a fold fails in a worker process.
+    The folds of all runs share `workers`, so several seeds keep the machine as busy as one. Under a multi-process
+    launch with `workers.split_ranks`, each rank trains its share of the folds in its own workers and the main
+    process waits for the others' folds on disk (the output dir must be shared); otherwise every rank trains every
+    fold together (DDP). Returns the runs' results (main process) or None (other ranks). Raises ValueError on bad
+    fold selections and on an output dir that holds a run with other settings, and `FoldError` when a fold fails in a
+    worker process.
     """
     started_at = time.perf_counter() if started_at is None else started_at
-    protocol = runs[0].run_config["protocol"]
+    protocol = runs[0].run_config.protocol
     if protocol != "honest" and runs[0].args.max_steps > 0:
         raise ValueError(f"The {protocol} protocol chooses an epoch, so it needs --num_train_epochs, not --max_steps.")
     state = PartialState()
     selected = select_folds(loso_subjects(data.subjects), folds, fold_shard)
     tasks = []
     for run in runs:
-        prepare_output_dir(run.output_dir, run.run_config, write=state.is_main_process)
+        run.run_config.record_in(run.output_dir, write=state.is_main_process)
         done = completed_folds(run.output_dir, selected)
         if done:
             logger.info("Resuming: %d of %d selected folds are already in %s.", len(done), len(selected),
                         run.output_dir)
         tasks += [FoldTask(subject, run.args, run.output_dir) for subject in selected if subject not in done]
-    state.wait_for_everyone()  # every rank decided what to skip before the main process writes new folds
-    run_tasks(tasks, FoldContext(data, config, recipe, protocol, inner_folds), workers,
-              progress=tqdm(total=len(tasks), desc=f"LOSO folds [{protocol}]", unit="fold",
-                            disable=not state.is_main_process))
-    state.wait_for_everyone()
+    state.wait_for_everyone()  # every rank decided what to skip before any fold is written
+    split = workers.split_ranks and state.num_processes > 1
+    own = tasks[state.process_index::state.num_processes] if split else tasks
+    if split:
+        logger.info("[rank %d/%d] trains %d of the %d folds to train", state.process_index, state.num_processes,
+                    len(own), len(tasks))
+    progress = tqdm(total=len(tasks), desc=f"LOSO folds [{protocol}]", unit="fold",
+                    disable=not state.is_main_process)
+    with progress:
+        run_tasks(own, FoldContext(data, config, recipe, protocol, inner_folds), workers, progress,
+                  on_disk=tasks if split else None)
+        if split and state.is_main_process:
+            wait_for_folds(tasks, progress)
+    if not split:
+        state.wait_for_everyone()
     if not state.is_main_process:
         return None
     metric = load_metric()
@@ -224,36 +221,56 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
     return all_results
 
 
-def run_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers, progress: tqdm) -> None:
-    """Every task, in this process or in `workers`; `progress` counts folds and shows the pooled accuracy so far."""
+def folds_on_disk(tasks: list[FoldTask]) -> int:
+    return sum(fold_path(task.output_dir, task.subject).is_file() for task in tasks)
+
+
+def wait_for_folds(tasks: list[FoldTask], progress: tqdm, poll_s: float = 2.0) -> None:
+    """Wait until every task's fold is on disk, written by this or another rank.
+
+    The ranks do not meet in a collective here: one rank's share can take hours longer than another's, far beyond a
+    process group's timeout. A rank that fails stops the launch (accelerate's launcher ends every rank), so this
+    never waits for a fold nobody trains.
+    """
+    while (count := folds_on_disk(tasks)) < len(tasks):
+        progress.n = count
+        progress.refresh()
+        time.sleep(poll_s)
+    progress.n = len(tasks)
+    progress.refresh()
+
+
+def run_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers, progress: tqdm,
+              on_disk: list[FoldTask] | None = None) -> None:
+    """Every task, in this process or in `workers`; `progress` counts folds and shows the pooled accuracy so far.
+
+    With `on_disk`, the count is of those tasks' folds on disk: other ranks train some of them.
+    """
+    if not tasks:
+        return
     scored = np.zeros(2)  # correct predictions, predictions
 
     def done(task: FoldTask, record: dict) -> None:
         scored[:] += [np.sum(np.asarray(record["predictions"]) == np.asarray(record["references"])),
                       len(record["references"])]
-        progress.update()
+        if on_disk is None:
+            progress.update()
+        else:
+            progress.n = folds_on_disk(on_disk)
         progress.set_postfix(subject=task.subject, seed=task.seed, accuracy=f"{scored[0] / scored[1]:.3f}")
 
-    with progress:
-        if workers.count > 1 and len(tasks) > 1:
-            # Trainer bars of several workers would overwrite each other (and this bar).
-            parallel = [dataclasses.replace(task, args=dataclasses.replace(task.args, disable_tqdm=True))
-                        for task in tasks]
-            run_in_workers(run_task, parallel, context, workers, done)
-        else:
-            for task in tasks:
-                done(task, run_task(task, context))
-
-
-def _recipe_record(recipe: TrainingRecipe) -> dict:
-    """The recipe as the model card reports it: class balance, augmentation and test-time flip settings."""
-    return {"balance": recipe.balance,
-            "augmentation": dataclasses.asdict(recipe.augmentation) if recipe.augmentation else None,
-            "test_time_mirror": dataclasses.asdict(recipe.test_time_mirror) if recipe.test_time_mirror else None}
+    if workers.split_ranks or (workers.count > 1 and len(tasks) > 1):
+        # Trainer bars of several workers would overwrite each other (and this bar).
+        parallel = [dataclasses.replace(task, args=dataclasses.replace(task.args, disable_tqdm=True))
+                    for task in tasks]
+        run_in_workers(run_task, parallel, context, workers, done)
+    else:
+        for task in tasks:
+            done(task, run_task(task, context))
 
 
 def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, recipe: TrainingRecipe,
-                     image_processor, run_config: dict, output_dir: str | Path) -> Path:
+                     image_processor, run_config: RunConfig, output_dir: str | Path) -> Path:
     """Train one model on every subject; save model, processor and pipeline code to `output_dir/final`.
 
     The folder loads with `trust_remote_code=True` where epir_hf is not installed, and its README.md is a model card
@@ -273,14 +290,14 @@ def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArg
         raise ValueError(f"{final_dir} already holds a model whose settings were not recorded, so they cannot be "
                          "compared with these. Use a new --output_dir, or remove that folder.")
     state = PartialState()
-    prepare_output_dir(output_dir, run_config, write=state.is_main_process)
+    run_config.record_in(output_dir, write=state.is_main_process)
     # The fold trainer must not push: it would upload its own save, without the processor and pipeline code.
     run = train_fold(config, data, None, fold_training_arguments(args, output_dir), recipe)
     if state.is_main_process:
         # What the model was trained on comes from the objects training used; the rest from the run's record.
         record = TrainingRecord.from_run_config(
-            run_config, subjects=loso_subjects(data.subjects), num_samples=len(data), seed=args.seed,
-            training=training_signature(args), recipe=_recipe_record(recipe),
+            run_config.to_dict(), subjects=loso_subjects(data.subjects), num_samples=len(data), seed=args.seed,
+            training=training_signature(args), recipe=recipe.to_dict(),
             hub_model_id=args.hub_model_id if args.push_to_hub else None)
         save_for_hub(run.trainer.model, image_processor, final_dir, training=record)
         print(f"Trained on all {len(data)} samples ({len(set(data.subjects.tolist()))} subjects); "

@@ -25,11 +25,22 @@ SPAWN = multiprocessing.get_context("spawn")
 @dataclass(frozen=True)
 class FoldWorkers:
     """How folds are run: `count` worker processes (1: in this process), each pinned to one of `devices` (CUDA
-    device ids, dealt round robin; empty: CPU), each with `cpu_threads` torch threads."""
+    device ids, dealt round robin; empty: CPU), each with `cpu_threads` torch threads.
+
+    `split_ranks`: under a multi-process launch, each rank trains its own share of the folds in its own workers
+    (started even when there is one), and those workers leave the ranks' process group: a fold trained by one
+    rank alone must not wait on the others in a collective.
+    """
 
     count: int = 1
     devices: tuple[str, ...] = ()
     cpu_threads: int = 1
+    split_ranks: bool = False
+
+
+DISTRIBUTED_ENVIRONMENT = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
+                           "ROLE_RANK", "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
+"""What torch.distributed launchers set, and accelerate reads to join a process group."""
 
 
 class FoldError(RuntimeError):
@@ -50,43 +61,84 @@ def visible_cuda_devices() -> list[str]:
     return names[:torch.cuda.device_count()] or [str(index) for index in range(torch.cuda.device_count())]
 
 
-def resolve_fold_workers(fold_workers: str, cpu_threads: int, folds_per_device: int,
-                         use_cpu: bool = False) -> FoldWorkers:
+def resolve_fold_workers(fold_workers: str, cpu_threads: int, folds_per_device: int, use_cpu: bool = False,
+                         local_ranks: int = 1, local_rank: int | None = None) -> FoldWorkers:
     """`--fold_workers auto|N` as a `FoldWorkers`.
 
     `auto` fills the machine: `folds_per_device` workers per visible GPU, or, on CPU, one worker per `cpu_threads`
-    available cores (at least one).
+    available cores (at least one). With `local_rank` (a rank of a multi-process launch that splits the folds
+    between ranks, `local_ranks` of them on this machine), the workers are that rank's: on its own GPU, or on its
+    share of the cores.
     """
     devices = [] if use_cpu else visible_cuda_devices()
+    if local_rank is not None and devices:
+        devices = [devices[local_rank % len(devices)]]
     if fold_workers == "auto":
-        count = len(devices) * folds_per_device if devices else max(1, available_cpus() // cpu_threads)
+        if devices:
+            count = len(devices) * folds_per_device
+        else:
+            count = max(1, available_cpus() // cpu_threads // local_ranks)
     else:
         count = int(fold_workers)
-    return FoldWorkers(count=count, devices=tuple(devices), cpu_threads=cpu_threads)
+    return FoldWorkers(count=count, devices=tuple(devices), cpu_threads=cpu_threads,
+                       split_ranks=local_rank is not None)
 
 
 _context: Any = None
+_started: Any = None  # a queue of (worker pid, task index), put as a worker starts each task
 
 
-def _start_worker(context: Any, devices: Any, cpu_threads: int) -> None:
-    global _context
+def _start_worker(context: Any, devices: Any, cpu_threads: int, leave_process_group: bool, started: Any) -> None:
+    global _context, _started
     # Ctrl-C reaches every process of the terminal's group; the main process handles it by stopping the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if leave_process_group:
+        for name in DISTRIBUTED_ENVIRONMENT:
+            os.environ.pop(name, None)
     if devices is not None:
         # Before CUDA starts, so that the worker (and Trainer) sees one device and never wraps it in DataParallel.
         os.environ["CUDA_VISIBLE_DEVICES"] = devices.get()
     torch.set_num_threads(cpu_threads)
-    _context = context
+    _context, _started = context, started
 
 
-def _run_task(function: Callable[[Any, Any], Any], task: Any) -> Any:
+def _run_task(function: Callable[[Any, Any], Any], index: int, task: Any) -> Any:
+    _started.put((os.getpid(), index))
     return function(task, _context)
 
 
-def describe_failure(error: BaseException) -> str:
-    if isinstance(error, BrokenProcessPool):
-        return "its worker process died (killed, out of memory, or a crash outside Python)"
-    return f"{type(error).__name__}: {error}"
+def _describe_task(task: Any) -> str:
+    return f"fold {task.subject} (seed {task.seed})"
+
+
+def _describe_exit(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return f"killed by {signal.Signals(-exitcode).name}: stopped from outside, out of memory, or a crash"
+    return f"exit code {exitcode}: a crash outside Python"
+
+
+def dead_worker_message(tasks: Sequence[Any], started: Any, processes: dict[int, Any], finished: set[int]) -> str:
+    """Which fold's worker died, for `FoldError`.
+
+    A dying worker breaks the whole pool, which then stops the other workers with SIGTERM and fails every fold
+    still queued; the fold to name is the one the dead worker had started. It is found by the worker's exit code
+    when that tells it apart from the pool's own SIGTERM; otherwise every fold running at that moment is named.
+    """
+    running = {}
+    while not started.empty():
+        pid, index = started.get()
+        running[pid] = index
+    running = {pid: index for pid, index in running.items() if index not in finished}
+    for process in processes.values():
+        process.join(timeout=10)
+    died = [pid for pid in running if processes[pid].exitcode not in (None, -signal.SIGTERM)]
+    if len(died) == 1:
+        pid = died[0]
+        return f"{_describe_task(tasks[running[pid]])} failed: its worker process died " \
+               f"({_describe_exit(processes[pid].exitcode)})"
+    names = ", ".join(_describe_task(tasks[index]) for index in sorted(running.values()))
+    return f"a worker process died while these folds were running: {names or 'none'} " \
+           "(stopped from outside, out of memory, or a crash)"
 
 
 def run_in_workers(function: Callable[[Any, Any], Any], tasks: Sequence[Any], context: Any, workers: FoldWorkers,
@@ -105,24 +157,30 @@ def run_in_workers(function: Callable[[Any, Any], Any], tasks: Sequence[Any], co
         devices = SPAWN.Queue()
         for index in range(count):
             devices.put(workers.devices[index % len(workers.devices)])
+    started = SPAWN.SimpleQueue()
     executor = ProcessPoolExecutor(count, mp_context=SPAWN, initializer=_start_worker,
-                                   initargs=(context, devices, workers.cpu_threads))
+                                   initargs=(context, devices, workers.cpu_threads, workers.split_ranks, started))
     try:
-        pending = {executor.submit(_run_task, function, task): task for task in tasks}
+        pending = {executor.submit(_run_task, function, index, task): index for index, task in enumerate(tasks)}
+        processes = dict(executor._processes)  # kept here: a broken pool forgets its workers
+        done: set[int] = set()
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             failures = []
             for future in finished:
-                task = pending.pop(future)
+                index = pending.pop(future)
                 if future.exception() is None:
-                    on_done(task, future.result())
+                    done.add(index)
+                    on_done(tasks[index], future.result())
                 else:
-                    failures.append((task, future.exception()))
+                    failures.append((index, future.exception()))
             if failures:
                 # A fold's own error first: a broken pool fails every fold that was waiting, not only the culprit.
-                task, error = min(failures, key=lambda failure: isinstance(failure[1], BrokenProcessPool))
+                index, error = min(failures, key=lambda failure: isinstance(failure[1], BrokenProcessPool))
                 executor.shutdown(wait=True, cancel_futures=True)
-                raise FoldError(f"fold {task.subject} (seed {task.seed}) failed: {describe_failure(error)}") from error
+                if isinstance(error, BrokenProcessPool):
+                    raise FoldError(dead_worker_message(tasks, started, processes, done)) from error
+                raise FoldError(f"{_describe_task(tasks[index])} failed: {type(error).__name__}: {error}") from error
     except BaseException:
         for process in list((executor._processes or {}).values()):  # no public way to stop running workers
             process.terminate()

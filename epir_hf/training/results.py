@@ -1,7 +1,7 @@
 """What a LOSO run leaves on disk, and how the numbers are pooled.
 
-Every file is written atomically (temporary file + rename) so that a run killed at any moment leaves either a
-whole fold or none: that is what makes "skip the folds already on disk" a safe resume rule. Metrics are always
+Every file is written atomically (`files.atomic_write_json`), so a run killed at any moment leaves whole folds.
+Metrics are always
 recomputed from the per-fold predictions on disk, never accumulated in memory, so a resumed run, a single run
 and a merge of shards produce the same `results.json` from the same folds.
 """
@@ -9,18 +9,16 @@ and a merge of shards produce the same `results.json` from the same folds.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import platform
-import reprlib
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from .files import atomic_write_json, read_json
 from .folds import FOLDS_DIRNAME, fold_path
+from .run_config import RunConfig
 
 PROTOCOL_NOTES = {
     "honest": "hyperparameters fixed before any test subject is seen; the model after the last epoch predicts "
@@ -31,11 +29,9 @@ PROTOCOL_NOTES = {
                     "(the reference code's practice), kept only for comparison with published numbers; it is not "
                     "an unbiased estimate",
 }
-PROTOCOLS = tuple(PROTOCOL_NOTES)
 LAST_EPOCH_NOTE = ("the same models after their last epoch, without the per-subject epoch choice: what the honest "
                    "protocol reports for this training")
 
-RUN_CONFIG_FILENAME = "run_config.json"
 RESULTS_FILENAME = "results.json"
 CONFUSION_JSON_FILENAME = "confusion_matrix.json"
 CONFUSION_PNG_FILENAME = "confusion_matrix.png"
@@ -44,76 +40,6 @@ CONFUSION_PNG_FILENAME = "confusion_matrix.png"
 def protocol_label(protocol: str) -> str:
     """The protocol name as printed in every output; the oracle protocol always carries its caveat."""
     return f"{protocol} (optimistic)" if protocol == "oracle-epoch" else protocol
-
-
-def atomic_write_json(path: str | Path, payload: Any) -> None:
-    """Write JSON so that readers see the old file or the whole new one, never a partial write.
-
-    The temporary file is opened like any other new file (mode 0o666 less the umask), not with tempfile's
-    private 0o600, so that results are as readable as everything else the user writes.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "x") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def read_json(path: str | Path) -> Any:
-    with open(path) as handle:
-        return json.load(handle)
-
-
-def prepare_output_dir(output_dir: str | Path, run_config: dict, write: bool = True) -> None:
-    """Record the run's settings (if `write`), or check that an existing output dir was produced with the same ones.
-
-    Resuming or merging folds trained with other settings would silently mix two experiments, so it is refused.
-    """
-    path = Path(output_dir) / RUN_CONFIG_FILENAME
-    if path.is_file():
-        differences = settings_differences(read_json(path), run_config)
-        if differences:
-            raise ValueError(f"{output_dir} already holds a run with different settings (on disk → now: "
-                             f"{'; '.join(differences)}). Use a new --output_dir, or the same settings to resume.")
-    elif write:
-        atomic_write_json(path, run_config)
-
-
-BOOKKEEPING_KEYS = frozenset({"auto_map", "_processor_class", "processor_class", "image_processor_type",
-                              "transformers_version", "architectures", "_name_or_path"})
-"""Keys that record where a config or processor came from, not what it computes: an equivalent processor loaded
-from a folder (with `auto_map`) or saved by another transformers version must not look like other settings."""
-
-_ABSENT = object()
-_SHORT = reprlib.Repr()  # long lists (e.g. the subjects) and nested dicts are shortened with "..."
-_SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 8, 4, 60
-
-
-def settings_differences(old: dict, new: dict) -> list[str]:
-    """Each setting that differs, as `dotted.path: old → new`, bookkeeping keys ignored."""
-    old, new = json.loads(json.dumps(old)), json.loads(json.dumps(new))  # same JSON types on both sides
-    return list(_differing_paths(old, new, ""))
-
-
-def _differing_paths(old: Any, new: Any, path: str) -> Iterator[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new)):
-            if key not in BOOKKEEPING_KEYS:
-                yield from _differing_paths(old.get(key, _ABSENT), new.get(key, _ABSENT),
-                                            f"{path}.{key}" if path else key)
-    elif old != new:
-        yield f"{path}: {_describe(old)} → {_describe(new)}"
-
-
-def _describe(value: Any) -> str:
-    return "(absent)" if value is _ABSENT else _SHORT.repr(value)
 
 
 def write_fold_record(output_dir: str | Path, record: dict) -> None:
@@ -136,12 +62,12 @@ def load_metric():
     return evaluate.load(MICRO_EXPRESSION_METRICS_PATH)
 
 
-def compute_results(records: Sequence[dict], run_config: dict, metric=None) -> dict:
+def compute_results(records: Sequence[dict], run_config: RunConfig, metric=None) -> dict:
     """Pool the predictions of all folds and score them overall, per corpus and per fold."""
     if not records:
         raise ValueError("No finished folds to score.")
     metric = metric if metric is not None else load_metric()
-    num_labels = len(run_config["label_names"])
+    num_labels = run_config.num_labels
     references = np.concatenate([record["references"] for record in records]).astype(int)
     predictions = np.concatenate([record["predictions"] for record in records]).astype(int)
     corpora = np.concatenate([record["datasets"] for record in records])
@@ -172,14 +98,14 @@ def compute_results(records: Sequence[dict], run_config: dict, metric=None) -> d
     last_epoch = [record.get("last_epoch_predictions") for record in records]
     if all(chosen is not None for chosen in last_epoch):  # oracle-epoch folds (those of older versions lack it)
         metrics["last_epoch"] = {"note": LAST_EPOCH_NOTE, **pooled(np.concatenate(last_epoch).astype(int))}
-    subjects = run_config["subjects"]
+    subjects = run_config.subjects
     done = {record["subject"] for record in records}
     return {
-        "protocol": run_config["protocol"],
-        "protocol_note": PROTOCOL_NOTES[run_config["protocol"]],
-        "seed": run_config["seed"],
-        "dataset": run_config["dataset"],
-        "label_names": run_config["label_names"],
+        "protocol": run_config.protocol,
+        "protocol_note": PROTOCOL_NOTES[run_config.protocol],
+        "seed": run_config.seed,
+        "dataset": run_config.dataset,
+        "label_names": run_config.label_names,
         "folds_total": len(subjects),
         "folds_completed": len(done),
         "complete": done == set(subjects),
@@ -187,9 +113,9 @@ def compute_results(records: Sequence[dict], run_config: dict, metric=None) -> d
         "metrics": metrics,
         "confusion_matrix": confusion_matrix(references, predictions, num_labels).tolist(),
         "time_s": {"sum_over_folds": float(sum(record["time_s"] for record in records))},
-        "config": run_config["model_config"],
-        "training": run_config["training"],
-        "recipe": run_config["recipe"],
+        "config": run_config.model_config,
+        "training": run_config.training,
+        "recipe": run_config.recipe,
         "versions": environment_versions(),
     }
 
@@ -259,12 +185,9 @@ def merge_runs(input_dirs: Sequence[str | Path], output_dir: str | Path, metric=
     run_config = None
     by_subject: dict[str, dict] = {}
     for directory in input_dirs:
-        config_path = Path(directory) / RUN_CONFIG_FILENAME
-        if not config_path.is_file():
-            raise FileNotFoundError(f"{directory} is not a LOSO output dir (no {RUN_CONFIG_FILENAME}).")
-        config = read_json(config_path)
+        config = RunConfig.from_output_dir(directory)
         run_config = config if run_config is None else run_config
-        differences = settings_differences(run_config, config)
+        differences = run_config.differences(config)
         if differences:
             raise ValueError(f"Cannot merge {directory}: its settings differ from {input_dirs[0]} "
                              f"({input_dirs[0]} → {directory}: {'; '.join(differences)}).")
@@ -273,7 +196,7 @@ def merge_runs(input_dirs: Sequence[str | Path], output_dir: str | Path, metric=
             if previous is not None and previous["predictions"] != record["predictions"]:
                 raise ValueError(f"Fold {record['subject']!r} appears in several inputs with different predictions.")
             by_subject[record["subject"]] = record
-    prepare_output_dir(output_dir, run_config)
+    run_config.record_in(output_dir)
     for record in by_subject.values():
         write_fold_record(output_dir, record)
     results = compute_results(read_fold_records(output_dir), run_config, metric=metric)

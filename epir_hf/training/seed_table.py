@@ -15,13 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .results import (
-    RUN_CONFIG_FILENAME,
-    atomic_write_json,
-    compute_results,
-    read_fold_records,
-    read_json,
-)
+from .files import atomic_write_json
+from .results import compute_results, read_fold_records
+from .run_config import RunConfig
 
 SUMMARY_FILENAME = "summary.json"
 METRICS = ("uf1", "uar", "accuracy")
@@ -83,9 +79,9 @@ def seed_ensemble(run_dirs: list[str | Path]) -> dict:
         records.append({**first, "logits": probabilities.log().tolist(),
                         "predictions": probabilities.argmax(-1).tolist(),
                         "time_s": sum(run[subject]["time_s"] for run in folds)})
-    run_config = read_json(run_dirs[0] / RUN_CONFIG_FILENAME)
-    run_config["seed"] = [read_json(directory / RUN_CONFIG_FILENAME)["seed"] for directory in run_dirs]
-    return compute_results(records, run_config)
+    results = compute_results(records, RunConfig.from_output_dir(run_dirs[0]))
+    results["seed"] = [RunConfig.from_output_dir(directory).seed for directory in run_dirs]
+    return results
 
 
 def print_rows(overall: dict, per_corpus: dict) -> None:

@@ -10,12 +10,14 @@ Everything else (AdamW, warmup + cosine schedule, seeding, DDP through accelerat
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch.utils.data import StackDataset, WeightedRandomSampler
 from transformers import PreTrainedConfig, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_callback import PrinterCallback
 
 from ..flow_mirror import FlowMirror, average_with_mirror
 from .augmentation import FlowAugmentation
@@ -82,6 +84,12 @@ class TrainingRecipe:
         if self.balance not in ("sampler", "loss", "none"):
             raise ValueError(f"balance must be 'sampler', 'loss' or 'none'; got {self.balance!r}.")
 
+    def to_dict(self) -> dict:
+        """The recipe as a run records it and a model card reports it."""
+        return {"balance": self.balance,
+                "augmentation": dataclasses.asdict(self.augmentation) if self.augmentation else None,
+                "test_time_mirror": dataclasses.asdict(self.test_time_mirror) if self.test_time_mirror else None}
+
 
 def balanced_class_weights(labels: torch.Tensor, num_labels: int) -> list[float]:
     """scikit-learn's "balanced" weights n / (k * n_c) for the classes present; absent classes never weigh in
@@ -100,6 +108,10 @@ class LOSOTrainer(Trainer):
     def __init__(self, *args, recipe: TrainingRecipe, **kwargs):
         super().__init__(*args, **kwargs)
         self.recipe = recipe
+        if self.args.disable_tqdm and self.args.logging_strategy == "no":
+            # Without bars Trainer prints each training's closing metrics: one line per fold, interleaved with the
+            # runner's own bar, and already in the fold record (train_loss, global_step, time_s).
+            self.remove_callback(PrinterCallback)
         # One stream per rank, so the ranks of a data-parallel run do not augment their shards identically.
         self.augmentation_generator = torch.Generator().manual_seed(self.args.seed + self.args.process_index)
         self.samples_seen = 0

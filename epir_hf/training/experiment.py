@@ -1,0 +1,236 @@
+"""A LOSO experiment as a library object: the arguments, processor, model config, recipe and data of one
+`examples/run_loso.py` invocation, and the runs, worker pool and settings records built from them.
+
+The runner, the benchmarks and the tests all build experiments here, so the settings a run records, the worker pool
+it uses and the data it trains on are made in one place.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accelerate import PartialState
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
+from ..configuration_epir import EPIRConfig
+from ..image_processing_epir import EPIRImageProcessor
+from .arguments import LOSOArguments, LOSOTrainingArguments, training_signature
+from .folds import loso_subjects, select_folds
+from .loso import run_loso_runs, train_full_model
+from .parallel import FoldWorkers, resolve_fold_workers
+from .run_config import LOSORun, RunConfig
+from .seed_table import write_seed_summary
+from .trainer import LOSOData, TrainingRecipe
+
+
+def load_pretrained(load: Callable[[str], Any], flag: str, name_or_path: str) -> Any:
+    """`load(name_or_path)`, failing with an error that names `flag` when nothing exists at that path.
+
+    transformers reads a path that does not exist as a Hub id: it then complains about the form of the id, or
+    (offline) about the connection, neither of which says that the folder is missing.
+    """
+    local = Path(name_or_path).exists()
+    if not local:
+        try:
+            validate_repo_id(name_or_path)
+        except HFValidationError:
+            raise FileNotFoundError(f"{flag} {name_or_path!r} does not exist (expected a folder written by "
+                                    "save_pretrained, or a Hub id).") from None
+    try:
+        return load(name_or_path)
+    except OSError as error:
+        if local:
+            raise  # transformers names the file it could not read
+        raise FileNotFoundError(f"{flag} {name_or_path!r} is not a folder here, and loading it as a Hub id failed: "
+                                f"{str(error).strip().splitlines()[0]}") from None
+
+
+def load_processor(loso_args: LOSOArguments) -> EPIRImageProcessor:
+    """`--processor_name_or_path`, or the default processor."""
+    if not loso_args.processor_name_or_path:
+        return EPIRImageProcessor()
+    return load_pretrained(EPIRImageProcessor.from_pretrained, "--processor_name_or_path",
+                           loso_args.processor_name_or_path)
+
+
+def load_starting_config(loso_args: LOSOArguments) -> EPIRConfig:
+    """`--config_name`, or the default config."""
+    if not loso_args.config_name:
+        return EPIRConfig()
+    return load_pretrained(EPIRConfig.from_pretrained, "--config_name", loso_args.config_name)
+
+
+def build_config(loso_args: LOSOArguments, label_names: list[str], config: EPIRConfig | None = None) -> EPIRConfig:
+    """The model config: `config` (default: `load_starting_config`), the overrides, and the dataset's classes."""
+    config = copy.deepcopy(config) if config is not None else load_starting_config(loso_args)
+    overrides = {}
+    if loso_args.config_overrides_are_json():
+        overrides = loso_args.config_overrides_dict()
+    elif loso_args.config_overrides:
+        config.update_from_string(loso_args.config_overrides)
+    if loso_args.label_smoothing is not None:
+        overrides["label_smoothing"] = loso_args.label_smoothing
+    if loso_args.contrastive_weight is not None:
+        overrides["contrastive_weight"] = loso_args.contrastive_weight
+    overrides["id2label"] = dict(enumerate(label_names))
+    overrides["label2id"] = {name: index for index, name in enumerate(label_names)}
+    # Rebuilt rather than patched, so that the config validates the combination (and derived fields such as the
+    # merge schedule are recomputed when an override sets them to null).
+    return EPIRConfig.from_dict({**config.to_dict(), **overrides})
+
+
+def load_data(loso_args: LOSOArguments, image_processor: EPIRImageProcessor) -> tuple[LOSOData, list[str]]:
+    """Load the corpus, turn it into model inputs with the processor, and hold it in memory."""
+    from dataset_scripts import load_me_dataset, prepare_model_inputs
+
+    if loso_args.data_dir is not None and not Path(loso_args.data_dir).is_dir():
+        raise FileNotFoundError(f"--data_dir {loso_args.data_dir!r} does not exist or is not a folder "
+                                f"(expected the {loso_args.dataset} corpus there).")
+    # Under several processes, the main process builds the cache and the others then read it.
+    with PartialState().main_process_first():
+        dataset = load_me_dataset(loso_args.dataset, data_dir=loso_args.data_dir, **loso_args.load_kwargs())
+    if not loso_args.train_full:
+        # The subjects are known now: a bad --folds fails before the flow pass, which can take hours.
+        select_folds(loso_subjects(dataset["subject"]), loso_args.folds, loso_args.fold_shard)
+    with PartialState().main_process_first():
+        prepared = prepare_model_inputs(dataset, image_processor)
+    if loso_args.train_full:
+        # Recorded after the flows are prepared: the processor is part of their cache key.
+        image_processor.training_inputs = describe_training_inputs(loso_args.dataset, dataset.features)
+    return LOSOData.from_dataset(prepared), list(prepared.features["label"].names)
+
+
+def describe_training_inputs(dataset_name: str, features) -> str:
+    """What a `--train_full` model is trained on, for its saved processor: which inputs the checkpoint expects."""
+    if "flow" in features:
+        return (f"{dataset_name}: precomputed onset-apex flow images of the corpus' own face crops, used as they "
+                "are. Frames given to the processor are face-located first; a frame that is already a face crop "
+                "is used whole, as those flows were.")
+    return f"{dataset_name}: onset-apex flows computed by this processor from the corpus' frames"
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Create `--output_dir` up front, so that an unusable path fails before the flows and the training."""
+    path = Path(output_dir)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"--output_dir {output_dir!r} is a file, not a folder.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        message = f"--output_dir {output_dir!r} cannot be created ({error.strerror}: {error.filename})."
+        raise type(error)(message) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"--output_dir {output_dir!r} is not writable.")
+
+
+def fold_workers_for(loso_args: LOSOArguments, training_args: LOSOTrainingArguments) -> FoldWorkers:
+    """The worker processes folds run in (`--fold_workers`, `--parallel`)."""
+    state = PartialState()
+    if state.num_processes == 1:
+        return resolve_fold_workers(loso_args.fold_workers, loso_args.cpu_threads, loso_args.folds_per_device,
+                                    use_cpu=training_args.use_cpu)
+    if loso_args.parallel == "ddp" or loso_args.train_full:
+        if loso_args.fold_workers not in ("auto", "1"):
+            raise ValueError(f"--fold_workers {loso_args.fold_workers} cannot be combined with --parallel ddp (or "
+                             "--train_full) under accelerate launch, where the ranks train each model together; "
+                             "leave it at auto.")
+        return FoldWorkers(cpu_threads=loso_args.cpu_threads)
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", state.num_processes))
+    return resolve_fold_workers(loso_args.fold_workers, loso_args.cpu_threads, loso_args.folds_per_device,
+                                use_cpu=training_args.use_cpu, local_ranks=local_ranks,
+                                local_rank=state.local_process_index)
+
+
+@dataclass
+class LOSOExperiment:
+    """Everything one invocation evaluates: build it with `prepare`, then `run` it (LOSO) or `train_full`."""
+
+    loso_args: LOSOArguments
+    training_args: LOSOTrainingArguments
+    image_processor: EPIRImageProcessor
+    config: EPIRConfig
+    recipe: TrainingRecipe
+    data: LOSOData
+    label_names: list[str]
+    workers: FoldWorkers
+
+    @classmethod
+    def prepare(cls, loso_args: LOSOArguments, training_args: LOSOTrainingArguments) -> LOSOExperiment:
+        """Open what the arguments name, then load and prepare the data.
+
+        Everything named on the command line (processor, config, output dir, worker settings) is checked before the
+        data: the flow pass can take hours.
+        """
+        image_processor = load_processor(loso_args)
+        starting_config = load_starting_config(loso_args)
+        check_output_dir(training_args.output_dir)
+        workers = fold_workers_for(loso_args, training_args)
+        data, label_names = load_data(loso_args, image_processor)
+        return cls(loso_args=loso_args, training_args=training_args, image_processor=image_processor,
+                   config=build_config(loso_args, label_names, starting_config),
+                   recipe=loso_args.recipe(image_processor), data=data, label_names=label_names, workers=workers)
+
+    def run_config(self, args: LOSOTrainingArguments) -> RunConfig:
+        """The settings a run with `args` records. Under `--parallel folds` a fold is trained by one process, so
+        the run is recorded (and compares) as a single-process one."""
+        model_config = self.config.to_dict()
+        model_config.pop("transformers_version", None)
+        recipe = self.recipe.to_dict()
+        if self.loso_args.protocol == "inner-val":
+            recipe["inner_folds"] = self.loso_args.inner_folds
+        training = training_signature(args, world_size=1 if self.workers.split_ranks else None)
+        return RunConfig(
+            protocol=self.loso_args.protocol,
+            seed=args.seed,
+            dataset=self.loso_args.dataset,
+            # Where the cache lives does not change the data, and differs between machines that run shards.
+            dataset_kwargs={key: value for key, value in self.loso_args.load_kwargs().items()
+                            if key not in ("cache_dir", "use_cache")},
+            subjects=loso_subjects(self.data.subjects),
+            label_names=self.label_names,
+            model_config=model_config,
+            processor=json.loads(self.image_processor.to_json_string()),
+            training=training,
+            recipe=recipe,
+        )
+
+    def runs(self) -> list[LOSORun]:
+        """One run in `--output_dir`, or with `--seeds` one per seed in `--output_dir/seed<s>`."""
+        output_dir = Path(self.training_args.output_dir)
+        if not self.loso_args.seeds:
+            return [LOSORun(self.training_args, self.run_config(self.training_args), output_dir)]
+        runs = []
+        for seed in self.loso_args.seed_list():
+            args = dataclasses.replace(self.training_args, seed=seed)
+            runs.append(LOSORun(args, self.run_config(args), output_dir / f"seed{seed}"))
+        return runs
+
+    def run(self, started_at: float | None = None) -> dict | None:
+        """LOSO over the selected folds of every run; returns the results on the main process (with `--seeds`:
+        `{"seeds": [each seed's results], "summary": the seed table, or None until every seed is complete}`)."""
+        runs = self.runs()
+        results = run_loso_runs(self.data, self.config, self.recipe, runs, folds=self.loso_args.folds,
+                                fold_shard=self.loso_args.fold_shard, inner_folds=self.loso_args.inner_folds,
+                                started_at=started_at, workers=self.workers)
+        if results is None or not self.loso_args.seeds:
+            return None if results is None else results[0]
+        summary = None
+        if all(run_results["complete"] for run_results in results):
+            summary = write_seed_summary(self.training_args.output_dir, [run.output_dir for run in runs])
+        else:
+            print("summary.json is written once every seed's folds are done (resume, or merge the shards per seed).",
+                  flush=True)
+        return {"seeds": results, "summary": summary}
+
+    def train_full(self) -> Path:
+        """One model on every subject, saved with its processor and card to `--output_dir/final`."""
+        return train_full_model(self.data, self.config, self.training_args, self.recipe, self.image_processor,
+                                self.run_config(self.training_args), self.training_args.output_dir)

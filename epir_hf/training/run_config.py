@@ -1,0 +1,145 @@
+"""The record of a LOSO run's settings: stored with the run, and compared on resume and merge.
+
+Folds trained with other settings must never be pooled with a run's folds: resuming or merging them would silently
+mix two experiments. A run's folder therefore holds `run_config.json`, everything that determines its numbers, and
+every later invocation that writes into the folder (or pools it) is compared with it by meaning, setting by setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import reprlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainingArguments
+
+from .files import atomic_write_json, read_json
+
+RUN_CONFIG_FILENAME = "run_config.json"
+PROTOCOLS = ("honest", "inner-val", "oracle-epoch")
+
+BOOKKEEPING_KEYS = frozenset({"auto_map", "_processor_class", "processor_class", "image_processor_type",
+                              "transformers_version", "architectures", "_name_or_path"})
+"""Keys that record where a config or processor came from, not what it computes: an equivalent processor loaded
+from a folder (with `auto_map`) or saved by another transformers version must not look like other settings."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines the numbers of one LOSO run (one seed).
+
+    Args:
+        protocol: "honest", "inner-val" or "oracle-epoch" (see `LOSOArguments.protocol`).
+        seed: the training seed of every fold.
+        dataset: the `dataset_scripts.load_me_dataset` name.
+        subjects: every subject of the corpus, i.e. every fold of a complete run.
+        label_names: the classes, in label order.
+        model_config: the model config as a dict (without its transformers version).
+        training: the TrainingArguments that change what a fold learns (`training_signature`).
+        recipe: balance, augmentation and test-time mirror (`TrainingRecipe.to_dict`), plus `inner_folds` under
+            inner-val.
+        dataset_kwargs: the loader's arguments that change the data (not where its cache lives).
+        processor: the image processor as a dict: it made the model inputs.
+    """
+
+    protocol: str
+    seed: int
+    dataset: str
+    subjects: list[str]
+    label_names: list[str]
+    model_config: dict[str, Any]
+    training: dict[str, Any]
+    recipe: dict[str, Any]
+    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+    processor: dict[str, Any] | None = None
+
+    def __post_init__(self):
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"Unknown protocol {self.protocol!r}; expected one of {', '.join(PROTOCOLS)}.")
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any], source: str = "the run settings") -> RunConfig:
+        """The record in `settings`; `source` names it in the error on missing or unknown keys."""
+        fields = {item.name: item for item in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - set(fields))
+        missing = sorted(name for name, item in fields.items() if name not in settings
+                         and item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING)
+        if unknown or missing:
+            problems = [f"unknown keys {unknown}" if unknown else "", f"missing keys {missing}" if missing else ""]
+            raise ValueError(f"{source} is not a LOSO run record ({'; '.join(p for p in problems if p)}).")
+        return cls(**settings)
+
+    def to_json(self, path: str | Path) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> RunConfig:
+        return cls.from_dict(read_json(path), source=str(path))
+
+    @classmethod
+    def from_output_dir(cls, output_dir: str | Path) -> RunConfig:
+        """The settings recorded in a run's output dir."""
+        path = Path(output_dir) / RUN_CONFIG_FILENAME
+        if not path.is_file():
+            raise FileNotFoundError(f"{output_dir} is not a LOSO output dir (no {RUN_CONFIG_FILENAME}).")
+        return cls.from_json(path)
+
+    def differences(self, other: RunConfig) -> list[str]:
+        """Each setting that differs, as `dotted.path: self → other`, bookkeeping keys ignored."""
+        return settings_differences(self.to_dict(), other.to_dict())
+
+    def record_in(self, output_dir: str | Path, write: bool = True) -> None:
+        """Record these settings in `output_dir` (if `write`), or check that the run already there has the same."""
+        path = Path(output_dir) / RUN_CONFIG_FILENAME
+        if path.is_file():
+            differences = RunConfig.from_json(path).differences(self)
+            if differences:
+                raise ValueError(f"{output_dir} already holds a run with different settings (on disk → now: "
+                                 f"{'; '.join(differences)}). Use a new --output_dir, or the same settings to resume.")
+        elif write:
+            self.to_json(path)
+
+
+@dataclass
+class LOSORun:
+    """One seed's LOSO run: its TrainingArguments, its recorded settings, and the folder it is written to."""
+
+    args: TrainingArguments
+    run_config: RunConfig
+    output_dir: Path
+
+
+_ABSENT = object()
+_SHORT = reprlib.Repr()  # long lists (e.g. the subjects) and nested dicts are shortened with "..."
+_SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 8, 4, 60
+
+
+def settings_differences(old: dict, new: dict) -> list[str]:
+    """Each setting that differs, as `dotted.path: old → new`, bookkeeping keys ignored."""
+    old, new = json.loads(json.dumps(old)), json.loads(json.dumps(new))  # same JSON types on both sides
+    return list(_differing_paths(old, new, ""))
+
+
+def _differing_paths(old: Any, new: Any, path: str) -> Iterator[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if key not in BOOKKEEPING_KEYS:
+                yield from _differing_paths(old.get(key, _ABSENT), new.get(key, _ABSENT),
+                                            f"{path}.{key}" if path else key)
+    elif old != new:
+        yield f"{path}: {_describe(old)} → {_describe(new)}"
+
+
+def _describe(value: Any) -> str:
+    return "(absent)" if value is _ABSENT else _SHORT.repr(value)
