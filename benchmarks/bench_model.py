@@ -1,8 +1,10 @@
-"""Efficiency of EPIR: parameters, forward FLOPs per sample and CPU throughput, against its ablation and a plain ViT.
+"""Efficiency of EPIR: parameters, forward FLOPs per sample and CPU throughput, against its ablations, a plain ViT
+and the CNN baselines.
 
 Run: python benchmarks/bench_model.py [--threads 2] [--seconds 3]
-Rows: the default model, each LOSO ablation (one component off), integration and DTSM off together, a plain ViT.
-FLOPs come from torch.utils.flop_counter (a multiply-add counts 2) on one 28×28 sample in eval mode; throughput is
+Rows: the default model, each LOSO ablation (one component off), integration and DTSM off together, a plain ViT,
+STSTNet, OFF-ApexNet and SSSNet (at 28×28, and SSSNet also at MEB's 64×64). FLOPs come from
+torch.utils.flop_counter (a multiply-add counts 2) on one sample of the row's input size in eval mode; throughput is
 samples/s of eval-mode forward passes under torch.inference_mode, timed after warm-up for at least --seconds each.
 """
 
@@ -13,7 +15,16 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import ViTConfig, ViTForImageClassification
 
-from epir_hf import EPIRConfig, EPIRForImageClassification
+from epir_hf import (
+    EPIRConfig,
+    EPIRForImageClassification,
+    OffApexNetConfig,
+    OffApexNetForImageClassification,
+    SSSNetConfig,
+    SSSNetForImageClassification,
+    STSTNetConfig,
+    STSTNetForImageClassification,
+)
 
 HTNET_PARAMS, HTNET_GFLOPS = 139.6e6, 0.43
 
@@ -36,7 +47,8 @@ def throughput(model: torch.nn.Module, batch: int, image_size: int, seconds: flo
     return runs * batch / (time.perf_counter() - start)
 
 
-def candidates() -> dict[str, tuple[torch.nn.Module, tuple[int, ...] | None]]:
+def candidates() -> dict[str, tuple[torch.nn.Module, tuple[int, ...] | None, int]]:
+    """name -> (model in eval mode, EPIR's tokens per block or None, input side)."""
     config = EPIRConfig()
     ablated = EPIRConfig(use_token_integration=False, use_dtsm=False)
     vit = ViTConfig(hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
@@ -49,9 +61,14 @@ def candidates() -> dict[str, tuple[torch.nn.Module, tuple[int, ...] | None]]:
                         "contrastive off": {"contrastive_weight": 0.0}}
     models = {"EPIR (default)": config, "EPIR, integration+DTSM off": ablated}
     models.update({f"EPIR, {name}": EPIRConfig(**change) for name, change in single_ablations.items()})
-    rows = {name: (EPIRForImageClassification(model_config).eval(), tuple(model_config.token_counts()))
+    rows = {name: (EPIRForImageClassification(model_config).eval(), tuple(model_config.token_counts()), 28)
             for name, model_config in models.items()}
-    rows["plain ViT (same width/depth)"] = (ViTForImageClassification(vit).eval(), None)
+    rows["plain ViT (same width/depth)"] = (ViTForImageClassification(vit).eval(), None, 28)
+    rows["STSTNet"] = (STSTNetForImageClassification(STSTNetConfig()).eval(), None, 28)
+    rows["OFF-ApexNet"] = (OffApexNetForImageClassification(OffApexNetConfig()).eval(), None, 28)
+    for size in (28, 64):
+        rows[f"SSSNet ({size}×{size})"] = (SSSNetForImageClassification(SSSNetConfig(image_size=size)).eval(), None,
+                                          size)
     return rows
 
 
@@ -63,20 +80,20 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {args.threads} CPU threads, "
-          "input 1×3×28×28 (FLOPs) and B×3×28×28 (throughput)")
+          "input 1×3×S×S (FLOPs) and B×3×S×S (throughput), S = 28 unless the row says otherwise")
     rows, flops = [], {}
-    for name, (model, counts) in candidates().items():
+    for name, (model, counts, size) in candidates().items():
         params = sum(p.numel() for p in model.parameters())
-        flops[name] = forward_flops(model, 28)
-        rows.append((name, params, flops[name], throughput(model, 1, 28, args.seconds),
-                     throughput(model, 64, 28, args.seconds), counts))
+        flops[name] = forward_flops(model, size)
+        rows.append((name, params, flops[name], throughput(model, 1, size, args.seconds),
+                     throughput(model, 64, size, args.seconds), counts))
     header = (f"{'model':30} {'params':>10} {'%HTNet':>7} {'GFLOPs':>8} {'samples/s b=1':>14} "
               f"{'samples/s b=64':>15}  tokens/block")
     print(header)
     print("-" * len(header))
     for name, params, model_flops, single, batched, counts in rows:
         print(f"{name:30} {params / 1e6:9.3f}M {100 * params / HTNET_PARAMS:6.2f}% {model_flops / 1e9:8.4f} "
-              f"{single:14.1f} {batched:15.1f}  {counts or '50 (constant)'}")
+              f"{single:14.1f} {batched:15.1f}  {counts or ('50 (constant)' if 'ViT' in name else '-')}")
     default, ablated = flops["EPIR (default)"], flops["EPIR, integration+DTSM off"]
     counts = rows[0][5]
     print(f"\nTargets: FLOPs <= 0.15 G: {default / 1e9:.4f} G ({'met' if default <= 0.15e9 else 'MISSED'}); "

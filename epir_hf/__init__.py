@@ -1,10 +1,11 @@
-"""EPIR for Hugging Face transformers: importing this package registers every EPIR class
-with the Auto classes and the pipeline registry."""
+"""EPIR for Hugging Face transformers: importing this package registers every EPIR class, and the CNN baselines
+STSTNet, OFF-ApexNet and SSSNet, with the Auto classes and the pipeline registry."""
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_epir import EPIRConfig
+from .image_processing_epir import EPIRImageProcessor
 from .modeling_epir import (
     EPIRForImageClassification,
     EPIRImageClassifierOutput,
@@ -12,8 +13,10 @@ from .modeling_epir import (
     EPIRModelOutput,
     EPIRPreTrainedModel,
 )
-from .image_processing_epir import EPIRImageProcessor
+from .offapexnet import OffApexNetConfig, OffApexNetForImageClassification, OffApexNetPreTrainedModel
 from .pipeline_epir import MicroExpressionRecognitionPipeline, save_for_hub
+from .sssnet import SSSNetConfig, SSSNetForImageClassification, SSSNetPreTrainedModel
+from .ststnet import STSTNetConfig, STSTNetForImageClassification, STSTNetPreTrainedModel
 
 AutoConfig.register(EPIRConfig.model_type, EPIRConfig, exist_ok=True)
 AutoModel.register(EPIRConfig, EPIRModel, exist_ok=True)
@@ -26,10 +29,22 @@ EPIRForImageClassification.register_for_auto_class("AutoModelForImageClassificat
 AutoImageProcessor.register(EPIRConfig, image_processor_classes={"pil": EPIRImageProcessor,
                                                                  "torchvision": EPIRImageProcessor}, exist_ok=True)
 EPIRImageProcessor.register_for_auto_class("AutoImageProcessor")
+# The baselines: the same Auto classes and remote-code export, so the LOSO runner builds any of them from its config.
+for _config, _classifier in ((STSTNetConfig, STSTNetForImageClassification),
+                             (OffApexNetConfig, OffApexNetForImageClassification),
+                             (SSSNetConfig, SSSNetForImageClassification)):
+    AutoConfig.register(_config.model_type, _config, exist_ok=True)
+    AutoModelForImageClassification.register(_config, _classifier, exist_ok=True)
+    _config.register_for_auto_class()
+    _classifier.register_for_auto_class("AutoModelForImageClassification")
 PIPELINE_REGISTRY.register_pipeline("micro-expression-recognition", pipeline_class=MicroExpressionRecognitionPipeline,
                                     pt_model=AutoModelForImageClassification, type="image")
 
+CONFIG_CLASSES = {config.model_type: config for config in (EPIRConfig, STSTNetConfig, OffApexNetConfig, SSSNetConfig)}
+"""The models this package trains and evaluates, by `model_type`."""
+
 __all__ = [
+    "CONFIG_CLASSES",
     "EPIRConfig",
     "EPIRForImageClassification",
     "EPIRImageProcessor",
@@ -38,5 +53,14 @@ __all__ = [
     "EPIRModelOutput",
     "EPIRPreTrainedModel",
     "MicroExpressionRecognitionPipeline",
+    "OffApexNetConfig",
+    "OffApexNetForImageClassification",
+    "OffApexNetPreTrainedModel",
+    "SSSNetConfig",
+    "SSSNetForImageClassification",
+    "SSSNetPreTrainedModel",
+    "STSTNetConfig",
+    "STSTNetForImageClassification",
+    "STSTNetPreTrainedModel",
     "save_for_hub",
 ]

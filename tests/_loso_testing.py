@@ -50,11 +50,14 @@ def synthetic_assets(tmp_path_factory) -> Path:
     return root
 
 
-def synthetic_argv(assets: Path, output_dir: Path, *extra: str, epochs: int = EPOCHS) -> list[str]:
-    """Arguments of a tiny synthetic run, in this process (`--fold_workers 1`) unless `extra` says otherwise."""
+def synthetic_argv(assets: Path, output_dir: Path, *extra: str, epochs: int = EPOCHS,
+                   config_overrides: dict | None = TINY_MODEL) -> list[str]:
+    """Arguments of a tiny synthetic run, in this process (`--fold_workers 1`) unless `extra` says otherwise; the
+    model is the tiny EPIR unless `config_overrides` is None (a baseline's own config)."""
     dataset_kwargs = {**SYNTHETIC, "cache_dir": str(assets / "cache")}
+    overrides = ["--config_overrides", json.dumps(config_overrides)] if config_overrides is not None else []
     return ["--dataset", "synthetic", "--dataset_kwargs", json.dumps(dataset_kwargs),
-            "--processor_name_or_path", str(assets / "processor"), "--config_overrides", json.dumps(TINY_MODEL),
+            "--processor_name_or_path", str(assets / "processor"), *overrides,
             "--output_dir", str(output_dir), "--num_train_epochs", str(epochs), "--per_device_train_batch_size", "8",
             "--learning_rate", "1e-3", "--disable_tqdm", "true", "--fold_workers", "1", *extra]
 

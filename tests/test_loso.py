@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from _loso_testing import (
     synthetic_assets,
 )
 
+import epir_hf
 from epir_hf import EPIRConfig, EPIRImageProcessor
 from epir_hf.flow_mirror import FlowMirror
 from epir_hf.training import (
@@ -387,9 +389,51 @@ def _handmade_data(labels_by_subject: dict[str, list[int]], seed: int = 0) -> LO
 
 
 def _handmade_run_config(data: LOSOData, config: EPIRConfig, args, recipe: TrainingRecipe) -> RunConfig:
-    return RunConfig(protocol="honest", seed=args.seed, dataset="handmade", subjects=loso_subjects(data.subjects),
+    return RunConfig(protocol="honest", seed=args.seed, dataset="handmade", subjects=loso_subjects(data.fold_groups),
                      label_names=["negative", "positive", "surprise"], model_config=config.to_dict(),
-                     training=training_signature(args), recipe=recipe.to_dict())
+                     training=training_signature(args), recipe=recipe.to_dict(), fold_by=data.fold_by)
+
+
+def test_leave_one_database_out_holds_out_each_corpus(tmp_path):
+    data = dataclasses.replace(_handmade_data({"alpha": [0, 1, 2, 0], "beta": [1, 2, 0], "solo": [2, 0, 1, 1],
+                                                "sigma": [0, 2]}), fold_by="dataset")
+    config = EPIRConfig(**TINY_MODEL)
+    args = LOSOTrainingArguments(output_dir=str(tmp_path), num_train_epochs=2, per_device_train_batch_size=4,
+                                 disable_tqdm=True)
+    recipe = TrainingRecipe()
+    results = run_loso(data, config, args, recipe, _handmade_run_config(data, config, args, recipe), tmp_path)
+    records = fold_records(tmp_path)
+    assert sorted(records) == ["casme2", "smic"] and results["complete"]
+    for corpus, record in records.items():
+        held_out = data.corpora == corpus
+        assert record["sample_ids"] == [sample for sample, held in zip(data.sample_ids, held_out) if held]
+        assert record["train_samples"] == int((~held_out).sum())
+        assert record["train_subjects"] == len(set(data.subjects[~held_out].tolist())) == 2
+    assert set(results["metrics"]["per_corpus"]) == {"casme2", "smic"}
+    assert results["metrics"]["overall"]["num_samples"] == len(data)
+
+
+@pytest.mark.parametrize("model_type", ["ststnet", "offapexnet", "sssnet"])
+def test_the_runner_trains_each_baseline_and_records_it(assets, tmp_path, model_type):
+    folds = ("--folds", ",".join(SUBJECTS[:2]))
+    argv = synthetic_argv(assets, tmp_path, "--model_type", model_type, *folds, epochs=2, config_overrides=None)
+    results = run_loso_module().main(argv)
+    assert results["config"]["model_type"] == model_type and results["folds_completed"] == 2
+    assert "contrastive_weight" not in results["config"]
+    # A run of another model is never pooled with it.
+    with pytest.raises(ValueError, match="different settings.*model_config"):
+        run_loso_module().main(synthetic_argv(assets, tmp_path, *folds, epochs=2))
+    # A saved baseline config names its model; a contradicting --model_type is refused before any data is read.
+    config_dir = tmp_path / "config"
+    epir_hf.CONFIG_CLASSES[model_type]().save_pretrained(config_dir)
+    with pytest.raises(ValueError, match=f"--model_type epir contradicts --config_name .* a '{model_type}' config"):
+        run_loso_module().main(synthetic_argv(assets, tmp_path / "other", "--config_name", str(config_dir),
+                                              "--model_type", "epir", config_overrides=None))
+
+
+def test_leave_one_database_out_needs_two_corpora(assets, tmp_path):
+    with pytest.raises(ValueError, match="--fold_by dataset needs at least 2 corpora"):
+        run_loso_module().main(synthetic_argv(assets, tmp_path, "--fold_by", "dataset", epochs=1))
 
 
 @pytest.mark.parametrize("balance", ["loss", "sampler", "none"])

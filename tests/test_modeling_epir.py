@@ -271,26 +271,31 @@ def run_without_epir_hf(code: str, cwd) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_remote_code_load_without_epir_hf(tmp_path):
-    model = make_model()
-    model.save_pretrained(tmp_path / "ckpt")
-    pixel_values = flow_batch(2)
-    torch.save(pixel_values, tmp_path / "x.pt")
+def assert_remote_code_predicts_like(model, folder, pixel_values: torch.Tensor, extra: str = "") -> None:
+    """`model` saved in `folder` loads by remote code where epir_hf cannot be imported, and predicts `pixel_values`
+    with the same logits; `extra` runs after the check (with `folder` and `model` defined)."""
+    model.save_pretrained(folder)
+    torch.save(pixel_values, folder / "x.pt")
     with torch.no_grad():
-        torch.save(model(pixel_values).logits, tmp_path / "expected.pt")
+        torch.save(model(pixel_values).logits, folder / "expected.pt")
     result = run_without_epir_hf(f"""
         import torch
         from transformers import AutoModel, AutoModelForImageClassification
-        model = AutoModelForImageClassification.from_pretrained({str(tmp_path / "ckpt")!r}, trust_remote_code=True)
+        folder = {str(folder)!r}
+        model = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True)
         assert "transformers_modules" in type(model).__module__, type(model).__module__
         with torch.no_grad():
-            logits = model.eval()(torch.load({str(tmp_path / "x.pt")!r})).logits
-        assert torch.equal(logits, torch.load({str(tmp_path / "expected.pt")!r}))
-        encoder = AutoModel.from_pretrained({str(tmp_path / "ckpt")!r}, trust_remote_code=True)
-        assert type(encoder).__name__ == "EPIRModel"
-        print("REMOTE_OK")
-    """, cwd=tmp_path)
-    assert "REMOTE_OK" in result.stdout, result.stderr[-3000:]
+            logits = model.eval()(torch.load(folder + "/x.pt")).logits
+        assert torch.equal(logits, torch.load(folder + "/expected.pt"))
+        {extra}
+        print("REMOTE_OK", type(model).__name__)
+    """, cwd=folder.parent)
+    assert f"REMOTE_OK {type(model).__name__}" in result.stdout, result.stderr[-3000:]
+
+
+def test_remote_code_load_without_epir_hf(tmp_path):
+    assert_remote_code_predicts_like(make_model(), tmp_path / "ckpt", flow_batch(2), extra=(
+        'assert type(AutoModel.from_pretrained(folder, trust_remote_code=True)).__name__ == "EPIRModel"'))
 
 
 def test_push_to_hub_uploads_what_save_pretrained_writes(tmp_path, monkeypatch):

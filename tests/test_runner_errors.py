@@ -46,7 +46,7 @@ def test_max_steps_trains_whatever_the_epochs():
 
 @pytest.mark.parametrize("overrides", ['{"hiden_size": 96}', "hiden_size=96", "use_dtsm=false,hiden_size=96"])
 def test_unknown_config_override_keys_are_named_in_both_forms(overrides):
-    with pytest.raises(ValueError, match=r"--config_overrides: 'hiden_size' is not an EPIRConfig field\. "
+    with pytest.raises(ValueError, match=r"--config_overrides: 'hiden_size' is not a field of EPIRConfig\. "
                                          r"Did you mean 'hidden_size'\?"):
         parse_loso_arguments(["--config_overrides", overrides])
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import HfArgumentParser, PreTrainedConfig, TrainingArguments
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
 
-from ..configuration_epir import EPIRConfig
+from .. import CONFIG_CLASSES
 from ..flow_mirror import FlowMirror
 from .augmentation import FlowAugmentation
 from .folds import parse_fold_shard
@@ -42,7 +41,13 @@ class LOSOArguments:
     inner_folds: int = field(default=5, metadata={
         "help": "inner-val only: training subjects are split into this many groups, each held out once "
                 "(0 = one group per subject, a full inner LOSO)."})
-    folds: str | None = field(default=None, metadata={"help": "Comma-separated subject ids to run (default: all)."})
+    model_type: Literal["epir", "ststnet", "offapexnet", "sssnet"] | None = field(default=None, metadata={
+        "help": "The model to evaluate: EPIR or a CNN baseline (STSTNet, OFF-ApexNet, SSSNet). Default: the "
+                "--config_name's model type, or epir."})
+    fold_by: Literal["subject", "dataset"] = field(default="subject", metadata={
+        "help": "subject: leave-one-subject-out. dataset: leave-one-database-out, one fold per corpus."})
+    folds: str | None = field(default=None, metadata={
+        "help": "Comma-separated folds to run: subject ids, or corpus names under --fold_by dataset (default: all)."})
     fold_shard: str | None = field(default=None, metadata={
         "help": "'i/n': run only shard i (0-based) of n of the selected folds; pool shards with the merge command."})
     balance: Literal["loss", "sampler", "none"] = field(default="loss", metadata={
@@ -54,13 +59,13 @@ class LOSOArguments:
     test_time_flip: bool = field(default=True, metadata={
         "help": "Predict with the mean class probabilities of each sample and of its mirror (u negated)."})
     config_name: str | None = field(default=None, metadata={
-        "help": "EPIRConfig to start from (a folder or Hub id); default: EPIRConfig()."})
+        "help": "Model config to start from (a folder or Hub id); default: the --model_type's default config."})
     config_overrides: str | None = field(default=None, metadata={
         "help": "Config changes (ablations): 'use_dtsm=false,hidden_size=96', or a JSON object for lists and "
                 "nulls, e.g. '{\"num_hidden_layers\": 3, \"token_merge_schedule\": null}'."})
-    label_smoothing: float | None = field(default=None, metadata={"help": "Sets EPIRConfig.label_smoothing."})
+    label_smoothing: float | None = field(default=None, metadata={"help": "Sets the config's label_smoothing."})
     contrastive_weight: float | None = field(default=None, metadata={
-        "help": "Sets EPIRConfig.contrastive_weight (0 turns the contrastive term off)."})
+        "help": "Sets EPIRConfig.contrastive_weight (0 turns the contrastive term off); EPIR only."})
     processor_name_or_path: str | None = field(default=None, metadata={
         "help": "EPIRImageProcessor to use (a folder or Hub id); default: EPIRImageProcessor()."})
     cpu_threads: int = field(default=1, metadata={
@@ -103,13 +108,12 @@ class LOSOArguments:
         self.load_kwargs()
         if self.fold_shard is not None:
             parse_fold_shard(self.fold_shard)
-        if self.config_overrides_are_json():
-            _check_config_keys(self.config_overrides_dict())
-        elif self.config_overrides:
+        if self.config_overrides and not self.config_overrides_are_json():
             if any("=" not in item for item in self.config_overrides.split(",")):
                 raise ValueError(f"--config_overrides must be 'key=value,key=value' or a JSON object; "
                                  f"got {self.config_overrides!r}.")
-            _check_config_keys(item.split("=", 1)[0] for item in self.config_overrides.split(","))
+        if self.config_name is None:  # otherwise checked against the loaded config, before the data
+            self.check_config_overrides(CONFIG_CLASSES[self.model_type or "epir"]())
 
     def seed_list(self) -> list[int]:
         """`--seeds` as a list (empty when not given)."""
@@ -135,6 +139,27 @@ class LOSOArguments:
         """`--config_overrides` given as a JSON object, as a dict."""
         return _json_object("--config_overrides", self.config_overrides)
 
+    def check_config_overrides(self, config: PreTrainedConfig) -> None:
+        """Both forms of `--config_overrides`, and `--contrastive_weight`, are rejected for a key the model's config
+        does not have: a typo stored as an extra attribute would be ignored by the model, and the run would silently
+        test the default instead."""
+        keys = []
+        if self.config_overrides_are_json():
+            keys = list(self.config_overrides_dict())
+        elif self.config_overrides:
+            keys = [item.split("=", 1)[0] for item in self.config_overrides.split(",")]
+        known = sorted(config.to_dict())
+        name = type(config).__name__
+        for key in keys:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"--config_overrides: {key!r} is not a field of {name}.{hint}")
+        for flag, value, key in (("--contrastive_weight", self.contrastive_weight, "contrastive_weight"),
+                                 ("--label_smoothing", self.label_smoothing, "label_smoothing")):
+            if value is not None and key not in known:
+                raise ValueError(f"{flag} sets {key}, which {name} does not have.")
+
     def recipe(self, image_processor=None) -> TrainingRecipe:
         """The recipe; mirrors match `image_processor`'s normalisation of u when one is given."""
         mirror = FlowMirror.from_image_processor(image_processor) if image_processor is not None else FlowMirror()
@@ -152,17 +177,6 @@ def parse_loso_arguments(argv: list[str]) -> tuple[LOSOArguments, LOSOTrainingAr
     if len(argv) == 1 and argv[0].endswith(".json"):
         return parser.parse_json_file(json_file=argv[0])
     return parser.parse_args_into_dataclasses(args=argv)
-
-
-def _check_config_keys(keys: Iterable[str]) -> None:
-    """Both forms of `--config_overrides` reject a key EPIRConfig does not have: a typo stored as an extra
-    attribute would be ignored by the model, and the run would silently test the default instead."""
-    known = sorted(EPIRConfig().to_dict())
-    for key in keys:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"--config_overrides: {key!r} is not an EPIRConfig field.{hint}")
 
 
 def _json_object(name: str, text: str) -> dict:

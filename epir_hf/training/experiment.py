@@ -19,8 +19,9 @@ from typing import Any
 from accelerate import PartialState
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
+from transformers import AutoConfig, PreTrainedConfig
 
-from ..configuration_epir import EPIRConfig
+from .. import CONFIG_CLASSES
 from ..image_processing_epir import EPIRImageProcessor
 from .arguments import LOSOArguments, LOSOTrainingArguments, training_signature
 from .folds import loso_subjects, select_folds
@@ -61,14 +62,25 @@ def load_processor(loso_args: LOSOArguments) -> EPIRImageProcessor:
                            loso_args.processor_name_or_path)
 
 
-def load_starting_config(loso_args: LOSOArguments) -> EPIRConfig:
-    """`--config_name`, or the default config."""
+def load_starting_config(loso_args: LOSOArguments) -> PreTrainedConfig:
+    """`--config_name`, or the default config of `--model_type` (EPIR's by default); the overrides are checked
+    against it."""
     if not loso_args.config_name:
-        return EPIRConfig()
-    return load_pretrained(EPIRConfig.from_pretrained, "--config_name", loso_args.config_name)
+        config = CONFIG_CLASSES[loso_args.model_type or "epir"]()
+    else:
+        config = load_pretrained(AutoConfig.from_pretrained, "--config_name", loso_args.config_name)
+        if config.model_type not in CONFIG_CLASSES:
+            raise ValueError(f"--config_name {loso_args.config_name!r} is a {config.model_type!r} config; expected "
+                             f"one of {', '.join(CONFIG_CLASSES)}.")
+        if loso_args.model_type not in (None, config.model_type):
+            raise ValueError(f"--model_type {loso_args.model_type} contradicts --config_name "
+                             f"{loso_args.config_name!r}, a {config.model_type!r} config.")
+    loso_args.check_config_overrides(config)
+    return config
 
 
-def build_config(loso_args: LOSOArguments, label_names: list[str], config: EPIRConfig | None = None) -> EPIRConfig:
+def build_config(loso_args: LOSOArguments, label_names: list[str],
+                 config: PreTrainedConfig | None = None) -> PreTrainedConfig:
     """The model config: `config` (default: `load_starting_config`), the overrides, and the dataset's classes."""
     config = copy.deepcopy(config) if config is not None else load_starting_config(loso_args)
     overrides = {}
@@ -84,7 +96,7 @@ def build_config(loso_args: LOSOArguments, label_names: list[str], config: EPIRC
     overrides["label2id"] = {name: index for index, name in enumerate(label_names)}
     # Rebuilt rather than patched, so that the config validates the combination (and derived fields such as the
     # merge schedule are recomputed when an override sets them to null).
-    return EPIRConfig.from_dict({**config.to_dict(), **overrides})
+    return type(config).from_dict({**config.to_dict(), **overrides})
 
 
 def load_data(loso_args: LOSOArguments, image_processor: EPIRImageProcessor) -> tuple[LOSOData, list[str]]:
@@ -99,13 +111,18 @@ def load_data(loso_args: LOSOArguments, image_processor: EPIRImageProcessor) -> 
         dataset = load_me_dataset(loso_args.dataset, data_dir=loso_args.data_dir, **loso_args.load_kwargs())
     if not loso_args.train_full:
         # The subjects are known now: a bad --folds fails before the flow pass, which can take hours.
-        select_folds(loso_subjects(dataset["subject"]), loso_args.folds, loso_args.fold_shard)
+        if loso_args.fold_by == "dataset" and len(corpora := sorted(set(dataset["dataset"]))) < 2:
+            raise ValueError(f"--fold_by dataset needs at least 2 corpora to hold each out in turn; "
+                             f"{loso_args.dataset} has {corpora}.")
+        groups = dataset["dataset"] if loso_args.fold_by == "dataset" else dataset["subject"]
+        select_folds(loso_subjects(groups), loso_args.folds, loso_args.fold_shard)
     with PartialState().main_process_first():
         prepared = prepare_model_inputs(dataset, image_processor)
     if loso_args.train_full:
         # Recorded after the flows are prepared: the processor is part of their cache key.
         image_processor.training_inputs = describe_training_inputs(loso_args.dataset, dataset.features)
-    return LOSOData.from_dataset(prepared), list(prepared.features["label"].names)
+    data = dataclasses.replace(LOSOData.from_dataset(prepared), fold_by=loso_args.fold_by)
+    return data, list(prepared.features["label"].names)
 
 
 def describe_training_inputs(dataset_name: str, features) -> str:
@@ -156,7 +173,7 @@ class LOSOExperiment:
     loso_args: LOSOArguments
     training_args: LOSOTrainingArguments
     image_processor: EPIRImageProcessor
-    config: EPIRConfig
+    config: PreTrainedConfig
     recipe: TrainingRecipe
     data: LOSOData
     label_names: list[str]
@@ -194,12 +211,13 @@ class LOSOExperiment:
             # Where the cache lives does not change the data, and differs between machines that run shards.
             dataset_kwargs={key: value for key, value in self.loso_args.load_kwargs().items()
                             if key not in ("cache_dir", "use_cache")},
-            subjects=loso_subjects(self.data.subjects),
+            subjects=loso_subjects(self.data.fold_groups),
             label_names=self.label_names,
             model_config=model_config,
             processor=json.loads(self.image_processor.to_json_string()),
             training=training,
             recipe=recipe,
+            fold_by=self.loso_args.fold_by,
         )
 
     def runs(self) -> list[LOSORun]:

@@ -70,7 +70,7 @@ def run_fold(subject: str, data: LOSOData, config: PreTrainedConfig, args: Train
              recipe: TrainingRecipe, protocol: str, inner_folds: int, metric) -> dict:
     """Train on every subject but `subject`, predict `subject` under `protocol`; returns the fold record."""
     start = time.perf_counter()
-    held_out = data.subjects == subject
+    held_out = data.fold_groups == subject
     train, test = data.subset(~held_out), data.subset(held_out)
     references = test.labels.numpy()
     extra = {}
@@ -184,7 +184,7 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
     if protocol != "honest" and runs[0].args.max_steps > 0:
         raise ValueError(f"The {protocol} protocol chooses an epoch, so it needs --num_train_epochs, not --max_steps.")
     state = PartialState()
-    selected = select_folds(loso_subjects(data.subjects), folds, fold_shard)
+    selected = select_folds(loso_subjects(data.fold_groups), folds, fold_shard)
     tasks = []
     for run in runs:
         run.run_config.record_in(run.output_dir, write=state.is_main_process)

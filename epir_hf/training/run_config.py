@@ -36,7 +36,7 @@ class RunConfig:
         protocol: "honest", "inner-val" or "oracle-epoch" (see `LOSOArguments.protocol`).
         seed: the training seed of every fold.
         dataset: the `dataset_scripts.load_me_dataset` name.
-        subjects: every subject of the corpus, i.e. every fold of a complete run.
+        subjects: every fold of a complete run: the corpus' subjects, or its corpora under `fold_by="dataset"`.
         label_names: the classes, in label order.
         model_config: the model config as a dict (without its transformers version).
         training: the TrainingArguments that change what a fold learns (`training_signature`).
@@ -44,6 +44,7 @@ class RunConfig:
             inner-val.
         dataset_kwargs: the loader's arguments that change the data (not where its cache lives).
         processor: the image processor as a dict: it made the model inputs.
+        fold_by: "subject" (leave-one-subject-out) or "dataset" (leave-one-database-out).
     """
 
     protocol: str
@@ -56,6 +57,7 @@ class RunConfig:
     recipe: dict[str, Any]
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
     processor: dict[str, Any] | None = None
+    fold_by: str = "subject"
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:

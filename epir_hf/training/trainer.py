@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch.utils.data import StackDataset, WeightedRandomSampler
-from transformers import PreTrainedConfig, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import (
+    AutoModelForImageClassification,
+    PreTrainedConfig,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
 from transformers.trainer_callback import PrinterCallback
 
 from ..flow_mirror import FlowMirror, average_with_mirror
@@ -33,6 +40,16 @@ class LOSOData:
     subjects: np.ndarray
     corpora: np.ndarray
     sample_ids: list[str]
+    fold_by: str = "subject"
+
+    def __post_init__(self):
+        if self.fold_by not in ("subject", "dataset"):
+            raise ValueError(f"fold_by must be 'subject' or 'dataset'; got {self.fold_by!r}.")
+
+    @property
+    def fold_groups(self) -> np.ndarray:
+        """What each sample's fold is: its subject (leave-one-subject-out), or its corpus (leave-one-database-out)."""
+        return self.corpora if self.fold_by == "dataset" else self.subjects
 
     @classmethod
     def from_dataset(cls, dataset) -> LOSOData:
@@ -56,7 +73,7 @@ class LOSOData:
         index = np.flatnonzero(mask)
         selector = torch.from_numpy(index)
         return LOSOData(self.pixel_values[selector], self.labels[selector], self.subjects[index],
-                        self.corpora[index], [self.sample_ids[i] for i in index])
+                        self.corpora[index], [self.sample_ids[i] for i in index], self.fold_by)
 
     def torch_dataset(self) -> StackDataset:
         """Items as `{"pixel_values", "labels"}` dicts, the names the model's forward takes."""
@@ -199,11 +216,9 @@ class FoldTraining:
 
 
 def build_model(config: PreTrainedConfig, seed: int) -> torch.nn.Module:
-    """A freshly initialised classifier for `config`, identical for identical seeds."""
-    from ..modeling_epir import EPIRForImageClassification
-
+    """A freshly initialised classifier for `config` (EPIR or a baseline), identical for identical seeds."""
     set_seed(seed)
-    return EPIRForImageClassification(config)
+    return AutoModelForImageClassification.from_config(config)
 
 
 def train_fold(config: PreTrainedConfig, train: LOSOData, test_pixel_values: torch.Tensor | None,
