@@ -32,6 +32,7 @@ from .casme3 import Casme3
 from .megc2019 import Megc2019Composite, Megc2019CompositeFlow
 from .samm import Samm
 from .smic import Smic
+from .action_units import ActionUnitCorpus
 from .synthetic import SyntheticCorpus
 from .tasks import get_task
 
@@ -46,6 +47,7 @@ CORPORA: dict[str, Callable] = {
     "megc2019_composite": Megc2019Composite,
     "megc2019_composite_flow": Megc2019CompositeFlow,
     "synthetic": SyntheticCorpus,
+    "synthetic_au": ActionUnitCorpus,
 }
 
 
@@ -67,11 +69,11 @@ def _open_corpus(name: str, data_dir, frames: str | None, kwargs: dict):
     if name not in CORPORA:
         raise ValueError(f"unknown dataset {name!r}; available: {sorted(CORPORA)}")
     _check_options(name, kwargs)
-    if name == "synthetic":
+    if name in ("synthetic", "synthetic_au"):
         if data_dir is not None or frames is not None:
-            raise ValueError("the synthetic corpus is generated: it takes no data_dir or frames, only "
-                             "num_subjects=, samples_per_subject=, seed=, image_size=")
-        return SyntheticCorpus(**kwargs)
+            options = ", ".join(f"{option}=" for option in inspect.signature(CORPORA[name]).parameters)
+            raise ValueError(f"the {name} corpus is generated: it takes no data_dir or frames, only {options}")
+        return CORPORA[name](**kwargs)
     if data_dir is None:
         raise ValueError(f"{name} needs data_dir= (the folder of your local copy of the corpus)")
     if name == "megc2019_composite_flow":

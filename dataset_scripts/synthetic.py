@@ -224,11 +224,13 @@ class SyntheticPair:
     face_box: tuple[int, int, int, int]  # (x, y, w, h) of the head oval in the onset frame
 
 
-def _rigid_jitter(size: int, rng: np.random.Generator) -> np.ndarray:
-    """Small head motion between onset and apex: rotation <= 0.4 deg and translation <= 0.4 px."""
+def _rigid_jitter(size: int, rng: np.random.Generator, max_degrees: float = 0.4,
+                  max_shift: float = 0.4) -> np.ndarray:
+    """Small head motion between onset and apex: rotation <= `max_degrees` and translation <= `max_shift` px (at
+    128 px; scaled with the size)."""
     scale = size / _REFERENCE_SIZE
-    theta = np.deg2rad(rng.uniform(-0.4, 0.4))
-    t = rng.uniform(-0.4, 0.4, 2) * scale
+    theta = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
+    t = rng.uniform(-max_shift, max_shift, 2) * scale
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     xc, yc = xs - size / 2.0, ys - size / 2.0
     dx = np.cos(theta) * xc - np.sin(theta) * yc - xc + t[0]
@@ -236,23 +238,41 @@ def _rigid_jitter(size: int, rng: np.random.Generator) -> np.ndarray:
     return np.stack([dx, dy], axis=-1).astype(np.float32)
 
 
-def _add_sensor_noise(image: np.ndarray, rng: np.random.Generator, gain: float) -> np.ndarray:
+def _add_sensor_noise(image: np.ndarray, rng: np.random.Generator, gain: float | np.ndarray) -> np.ndarray:
     noisy = image * gain + rng.normal(0.0, 1.5, image.shape).astype(np.float32)
     return np.round(np.clip(noisy, 0.0, 255.0)).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class Nuisances:
+    """What changes between onset and apex besides the facial action: head motion (degrees and px at 128 px), and
+    an apex lit by a smooth gradient of up to `illumination` relative change (0: only a global gain of ±0.5 %)."""
+
+    head_degrees: float = 0.4
+    head_shift: float = 0.4
+    illumination: float = 0.0
+
+
 def make_pair(geometry: FaceGeometry, base: np.ndarray, emotion: str, rng: np.random.Generator,
               amplitude: float) -> SyntheticPair:
-    """Render an onset/apex pair of the subject (`geometry`, pre-rendered `base`) showing `emotion`.
-
-    The onset is the base face shifted by a random placement; the apex warps the onset by the
-    action-unit field plus a small rigid head jitter, applied with one `cv2.remap` from the base so
-    both frames are interpolated exactly once. Independent sensor noise is added to each frame.
-    """
+    """Render an onset/apex pair of the subject (`geometry`, pre-rendered `base`) showing `emotion`."""
     size = base.shape[0]
     scale = size / _REFERENCE_SIZE
     placement = tuple(rng.uniform(-2.0, 2.0, 2) * scale)
     bumps = action_unit_bumps(geometry, emotion, size, amplitude * scale, asymmetry=rng.uniform(0.6, 1.0))
+    return warp_pair(geometry, base, bumps, placement, rng)
+
+
+def warp_pair(geometry: FaceGeometry, base: np.ndarray, bumps: list[Bump], placement: tuple[float, float],
+              rng: np.random.Generator, nuisances: Nuisances = Nuisances()) -> SyntheticPair:
+    """The onset/apex pair of `bumps` (the facial action, in px of this size) on the subject's `base` face.
+
+    The onset is the base face shifted by `placement`; the apex warps the onset by the bumps' field (peak bounded by
+    MAX_DISPLACEMENT) plus a small rigid head motion, applied with one `cv2.remap` from the base so both frames are
+    interpolated exactly once. Independent sensor noise is added to each frame.
+    """
+    size = base.shape[0]
+    scale = size / _REFERENCE_SIZE
     # Centres of the action units jitter a little from sample to sample.
     jitter = rng.normal(0.0, 0.01 * size, (len(bumps), 2))
     bumps = [Bump(b.x + j[0], b.y + j[1], b.sigma, b.dx, b.dy) for b, j in zip(bumps, jitter)]
@@ -260,20 +280,25 @@ def make_pair(geometry: FaceGeometry, base: np.ndarray, emotion: str, rng: np.ra
     peak = float(np.hypot(field[..., 0], field[..., 1]).max())
     if peak > MAX_DISPLACEMENT * scale:
         field *= MAX_DISPLACEMENT * scale / peak
-    displacement = field + _rigid_jitter(size, rng)
+    displacement = field + _rigid_jitter(size, rng, nuisances.head_degrees, nuisances.head_shift)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     map_x, map_y = xs - np.float32(placement[0]), ys - np.float32(placement[1])
     onset = cv2.remap(base, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
     apex = cv2.remap(base, map_x - displacement[..., 0], map_y - displacement[..., 1], cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REFLECT101)
     gains = rng.uniform(0.995, 1.005, 2)
+    apex_gain = gains[1]
+    if nuisances.illumination > 0:
+        angle = rng.uniform(0.0, 2.0 * np.pi)
+        ramp = (np.cos(angle) * (xs - size / 2) + np.sin(angle) * (ys - size / 2)) / (size / 2)
+        apex_gain = gains[1] * (1.0 + nuisances.illumination * rng.uniform(-1.0, 1.0) * ramp)
     half_w, half_h = geometry.head_axes[0] * size, geometry.head_axes[1] * size
     x0 = geometry.center[0] * size + placement[0] - half_w
     y0 = geometry.center[1] * size + placement[1] - half_h
     left, top = max(0, int(round(x0))), max(0, int(round(y0)))
     right, bottom = min(size, int(round(x0 + 2 * half_w))), min(size, int(round(y0 + 2 * half_h)))
     box = (left, top, right - left, bottom - top)
-    return SyntheticPair(_add_sensor_noise(onset, rng, gains[0]), _add_sensor_noise(apex, rng, gains[1]),
+    return SyntheticPair(_add_sensor_noise(onset, rng, gains[0]), _add_sensor_noise(apex, rng, apex_gain),
                          displacement, box)
 
 

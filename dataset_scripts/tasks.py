@@ -94,6 +94,9 @@ TASKS["megc2019_composite"] = {"3class": _task("3class", tuple(dict.fromkeys(_CA
 # The flow release and the synthetic corpus are annotated with the three class names themselves.
 TASKS["megc2019_composite_flow"] = {"3class": _task("3class", THREE_CLASSES, _three_class)}
 TASKS["synthetic"] = TASKS["megc2019_composite_flow"]
+# The generated AU corpus: the three classes, plus the samples whose AUs are a random set (AU supervision only).
+TASKS["synthetic_au"] = {"3class": Task("3class", (*THREE_CLASSES, "random"),
+                                        {name: name for name in (*THREE_CLASSES, "random")})}
 
 DEFAULT_TASK = "3class"
 
