@@ -272,7 +272,17 @@ class EPIRForImageClassification(EPIRPreTrainedModel):
             token_counts=outputs.token_counts, kept_patch_mask=outputs.kept_patch_mask)
 
     def compute_loss(self, logits: torch.Tensor, pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy (class weights, label smoothing) plus the weighted supervised contrastive term."""
+        """Cross-entropy (class weights, label smoothing) plus the weighted supervised contrastive term; with
+        `config.problem_type == "multi_label_classification"` (action-unit pretraining) a binary cross-entropy per
+        label instead, since a sample shows several action units at once."""
+        if self.config.problem_type == "multi_label_classification":
+            if self.projection is not None:
+                raise ValueError("multi-label training has no classes for the contrastive term: set "
+                                 "contrastive_weight=0.")
+            if labels.shape != logits.shape:
+                raise ValueError(f"multi-label labels must be a {tuple(logits.shape)} tensor of 0/1 per label; got "
+                                 f"shape {tuple(labels.shape)}.")
+            return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits))
         loss = weighted_cross_entropy(logits, labels, self.config.class_weights, self.config.label_smoothing)
         if self.projection is not None:
             contrastive = supervised_contrastive_loss(self.projection(pooled), labels.to(logits.device).long(),

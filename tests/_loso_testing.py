@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import signal
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,8 +28,9 @@ EPOCHS = 60
 def load_script(relative_path: str):
     """A script of the repo (examples/, benchmarks/) imported as a module, so tests call its functions in process."""
     path = REPO_ROOT / relative_path
-    spec = importlib.util.spec_from_file_location(path.stem, path)
+    spec = importlib.util.spec_from_file_location(f"repo_script_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through the module's entry
     spec.loader.exec_module(module)
     return module
 

@@ -22,6 +22,7 @@ from .. import CONFIG_CLASSES
 from ..flow_mirror import FlowMirror
 from .augmentation import FlowAugmentation
 from .folds import parse_fold_shard
+from .pretrained import pretrained_weights
 from .trainer import TrainingRecipe
 
 
@@ -66,6 +67,9 @@ class LOSOArguments:
     label_smoothing: float | None = field(default=None, metadata={"help": "Sets the config's label_smoothing."})
     contrastive_weight: float | None = field(default=None, metadata={
         "help": "Sets EPIRConfig.contrastive_weight (0 turns the contrastive term off); EPIR only."})
+    model_name_or_path: str | None = field(default=None, metadata={
+        "help": "A pretrained EPIR checkpoint folder (e.g. examples/pretrain.py's OUTPUT_DIR/final) whose encoder "
+                "every fold starts from; the head is new. Default: every fold starts from scratch."})
     processor_name_or_path: str | None = field(default=None, metadata={
         "help": "EPIRImageProcessor to use (a folder or Hub id); default: EPIRImageProcessor()."})
     cpu_threads: int = field(default=1, metadata={
@@ -105,6 +109,8 @@ class LOSOArguments:
         if self.inner_folds < 0 or self.inner_folds == 1:
             raise ValueError(f"--inner_folds must be 0 (full inner LOSO) or >= 2; got {self.inner_folds}.")
         self.recipe()  # validates the augmentation and balance settings at parse time
+        if self.model_name_or_path is not None:
+            pretrained_weights(self.model_name_or_path)
         self.load_kwargs()
         if self.fold_shard is not None:
             parse_fold_shard(self.fold_shard)
@@ -168,7 +174,8 @@ class LOSOArguments:
             augmentation = FlowAugmentation(flip_prob=self.flip_prob, max_translate=self.max_translate,
                                             max_scale=self.max_scale, mirror=mirror)
         return TrainingRecipe(balance=self.balance, augmentation=augmentation,
-                              test_time_mirror=mirror if self.test_time_flip else None)
+                              test_time_mirror=mirror if self.test_time_flip else None,
+                              init_from=self.model_name_or_path)
 
 
 def parse_loso_arguments(argv: list[str]) -> tuple[LOSOArguments, LOSOTrainingArguments]:

@@ -29,7 +29,7 @@ from .loso import run_loso_runs, train_full_model
 from .parallel import FoldWorkers, resolve_fold_workers
 from .run_config import LOSORun, RunConfig
 from .seed_table import write_seed_summary
-from .trainer import LOSOData, TrainingRecipe
+from .trainer import LOSOData, TrainingRecipe, build_model
 
 
 def load_pretrained(load: Callable[[str], Any], flag: str, name_or_path: str) -> Any:
@@ -191,9 +191,12 @@ class LOSOExperiment:
         check_output_dir(training_args.output_dir)
         workers = fold_workers_for(loso_args, training_args)
         data, label_names = load_data(loso_args, image_processor)
-        return cls(loso_args=loso_args, training_args=training_args, image_processor=image_processor,
-                   config=build_config(loso_args, label_names, starting_config),
-                   recipe=loso_args.recipe(image_processor), data=data, label_names=label_names, workers=workers)
+        config = build_config(loso_args, label_names, starting_config)
+        recipe = loso_args.recipe(image_processor)
+        if recipe.init_from is not None:
+            build_model(config, training_args.seed, recipe.init_from)  # an incompatible checkpoint fails here
+        return cls(loso_args=loso_args, training_args=training_args, image_processor=image_processor, config=config,
+                   recipe=recipe, data=data, label_names=label_names, workers=workers)
 
     def run_config(self, args: LOSOTrainingArguments) -> RunConfig:
         """The settings a run with `args` records. Under `--parallel folds` a fold is trained by one process, so

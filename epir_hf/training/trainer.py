@@ -28,6 +28,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from ..flow_mirror import FlowMirror, average_with_mirror
 from .augmentation import FlowAugmentation
+from .pretrained import load_backbone, weights_digest
 
 
 @dataclass
@@ -91,21 +92,27 @@ class TrainingRecipe:
         test_time_mirror: when set, a prediction averages the class probabilities of each sample and of its
             mirror (the model learns from mirrored samples, so the two views are equally valid and averaging
             removes some of the model's variance); None predicts each sample once.
+        init_from: a pretrained checkpoint folder whose encoder every fold starts from (`pretrained.py`), or None.
     """
 
     balance: str = "loss"
     augmentation: FlowAugmentation | None = field(default_factory=FlowAugmentation)
     test_time_mirror: FlowMirror | None = field(default_factory=FlowMirror)
+    init_from: str | None = None
 
     def __post_init__(self):
         if self.balance not in ("sampler", "loss", "none"):
             raise ValueError(f"balance must be 'sampler', 'loss' or 'none'; got {self.balance!r}.")
 
     def to_dict(self) -> dict:
-        """The recipe as a run records it and a model card reports it."""
-        return {"balance": self.balance,
-                "augmentation": dataclasses.asdict(self.augmentation) if self.augmentation else None,
-                "test_time_mirror": dataclasses.asdict(self.test_time_mirror) if self.test_time_mirror else None}
+        """The recipe as a run records it and a model card reports it (a starting checkpoint by its weights'
+        digest, so that other weights under the same path never resume the run)."""
+        record = {"balance": self.balance,
+                  "augmentation": dataclasses.asdict(self.augmentation) if self.augmentation else None,
+                  "test_time_mirror": dataclasses.asdict(self.test_time_mirror) if self.test_time_mirror else None}
+        if self.init_from is not None:
+            record["init_from"] = {"path": self.init_from, "sha256": weights_digest(self.init_from)}
+        return record
 
 
 def balanced_class_weights(labels: torch.Tensor, num_labels: int) -> list[float]:
@@ -215,10 +222,14 @@ class FoldTraining:
         return self.trainer.samples_seen
 
 
-def build_model(config: PreTrainedConfig, seed: int) -> torch.nn.Module:
-    """A freshly initialised classifier for `config` (EPIR or a baseline), identical for identical seeds."""
+def build_model(config: PreTrainedConfig, seed: int, init_from: str | None = None) -> torch.nn.Module:
+    """A freshly initialised classifier for `config` (EPIR or a baseline), identical for identical seeds; with
+    `init_from`, its encoder is then replaced by that checkpoint's."""
     set_seed(seed)
-    return AutoModelForImageClassification.from_config(config)
+    model = AutoModelForImageClassification.from_config(config)
+    if init_from is not None:
+        load_backbone(model, init_from)
+    return model
 
 
 def train_fold(config: PreTrainedConfig, train: LOSOData, test_pixel_values: torch.Tensor | None,
@@ -231,7 +242,7 @@ def train_fold(config: PreTrainedConfig, train: LOSOData, test_pixel_values: tor
     config = copy.deepcopy(config)
     if recipe.balance == "loss":
         config.class_weights = balanced_class_weights(train.labels, config.num_labels)
-    model = build_model(config, args.seed)
+    model = build_model(config, args.seed, recipe.init_from)
     callback = None
     if record_epochs and test_pixel_values is not None:
         callback = EpochPredictionCallback(test_pixel_values, args.per_device_eval_batch_size, stop_after_epoch,
