@@ -227,6 +227,9 @@ def _recipe_section(record: TrainingRecord | None) -> str:
             ("augmentation", _inline(recipe["augmentation"]) if recipe.get("augmentation") else "none"),
             ("test-time flip", "on (probabilities averaged with the mirrored flow)"
              if recipe.get("test_time_mirror") else "off"),
+            ("starting weights", f"encoder of `{recipe['init_from']['path']}` (weights sha256 "
+             f"{recipe['init_from']['sha256'][:12]}…), new head" if recipe.get("init_from")
+             else "random initialisation"),
         ]
     rows += [("seed", _value(record.seed)), ("date", record.date)]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)

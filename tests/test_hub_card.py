@@ -65,7 +65,11 @@ def test_card_states_what_the_record_gives(tmp_path):
     assert "| epochs | 60 |" in text and "| learning rate | 0.001 |" in text and "| weight decay | 0.05 |" in text
     assert "64 (32 per device × 2 processes × 1 accumulation)" in text and "cosine, linear warmup over 20 steps" in text
     assert "flip_prob=0.5" in text and "| test-time flip | on" in text and "| class balance | loss |" in text
+    assert "| starting weights | random initialisation |" in text
     assert LOSO_NOTE in text and "not recorded" not in text
+    pretrained = {**RECORD["recipe"], "init_from": {"path": "runs/pretrain/final", "sha256": "ab" * 32}}
+    text = saved_card(tmp_path / "pretrained", TrainingRecord(**{**RECORD, "recipe": pretrained})).text
+    assert "| starting weights | encoder of `runs/pretrain/final` (weights sha256 abababababab…), new head |" in text
 
 
 def test_card_reads_a_fractional_warmup_and_counts_blocks_from_one(tmp_path):
