@@ -16,16 +16,14 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from datasets import Features, List, Value
 
-from .samples import core_features
 from .synthetic import (
     _REFERENCE_SIZE,
     SYNTHETIC_CLASSES,
     Bump,
     FaceGeometry,
     Nuisances,
-    _png,
-    render_face,
-    sample_geometry,
+    SyntheticCorpus,
+    generated_subjects,
     warp_pair,
 )
 
@@ -126,13 +124,9 @@ def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, se
     """
     emotions = SYNTHETIC_CLASSES
     nuisances = Nuisances(head_degrees=1.0, head_shift=1.0, illumination=illumination)
-    for i in range(num_subjects):
-        subject_rng = np.random.default_rng([seed, i])
-        geometry = sample_geometry(subject_rng)
-        base = render_face(geometry, subject_rng, image_size)
-        expressiveness = subject_rng.uniform(1.1, 1.9)
-        order = subject_rng.permutation(samples_per_subject)
-        subject = f"au{i + 1:03d}"
+    for i, person in generated_subjects(num_subjects, samples_per_subject, seed, image_size, "au{:03d}"):
+        subject, geometry, base = person.name, person.geometry, person.base
+        expressiveness, order = person.expressiveness, person.order
         for k in range(samples_per_subject):
             rng = np.random.default_rng([seed, i, k])
             if rng.uniform() < random_fraction:
@@ -163,45 +157,27 @@ def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, se
             }
 
 
-class ActionUnitCorpus:
+class ActionUnitCorpus(SyntheticCorpus):
     """`load_me_dataset("synthetic_au", ...)`: the core features (label = the emotion; `random` samples are
     labelled by their AUs only) plus `action_units` (one boolean per `ACTION_UNITS` entry), `au_amplitudes` (px at
     128 px), `blink` and `face_box`."""
 
     name = "synthetic_au"
+    samples = staticmethod(action_unit_samples)
 
     def __init__(self, num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,
                  random_fraction: float = 0.25, blink_probability: float = 0.1, illumination: float = 0.02) -> None:
-        for key, value, low in (("num_subjects", num_subjects, 1), ("samples_per_subject", samples_per_subject, 1),
-                                ("image_size", image_size, 32)):
-            if not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"synthetic_au {key} must be an integer >= {low}, got {value!r}")
+        super().__init__(num_subjects, samples_per_subject, seed, image_size)
         for key, value in (("random_fraction", random_fraction), ("blink_probability", blink_probability),
                            ("illumination", illumination)):
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"synthetic_au {key} must be in [0, 1], got {value!r}")
-        self.arguments = {"num_subjects": int(num_subjects), "samples_per_subject": int(samples_per_subject),
-                          "seed": int(seed), "image_size": int(image_size), "random_fraction": float(random_fraction),
-                          "blink_probability": float(blink_probability), "illumination": float(illumination)}
-
-    def identity(self) -> dict:
-        return dict(self.arguments)
-
-    def plan(self, task, strict: bool) -> dict:
-        return dict(self.arguments)
+                raise ValueError(f"{self.name} {key} must be in [0, 1], got {value!r}")
+        self.arguments |= {"random_fraction": float(random_fraction), "blink_probability": float(blink_probability),
+                           "illumination": float(illumination)}
 
     def features(self, task) -> Features:
-        features = core_features(task.class_names)
+        features = super().features(task)
         features["action_units"] = List(Value("bool"), length=len(ACTION_UNITS))
         features["au_amplitudes"] = List(Value("float32"), length=len(ACTION_UNITS))
         features["blink"] = Value("bool")
-        features["face_box"] = List(Value("int32"), length=4)
         return features
-
-    @staticmethod
-    def generate(plan: dict):
-        for sample in action_unit_samples(**plan):
-            yield {**sample, "dataset": "synthetic_au", "label": sample["emotion"],
-                   "onset": {"bytes": _png(sample["onset"]), "path": None},
-                   "apex": {"bytes": _png(sample["apex"]), "path": None},
-                   "onset_frame": 0, "apex_frame": 1}

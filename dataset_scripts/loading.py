@@ -27,12 +27,12 @@ from datasets import config as datasets_config
 from datasets.fingerprint import Hasher
 from huggingface_hub.utils import WeakFileLock
 
+from .action_units import ActionUnitCorpus
 from .casme2 import Casme2
 from .casme3 import Casme3
 from .megc2019 import Megc2019Composite, Megc2019CompositeFlow
 from .samm import Samm
 from .smic import Smic
-from .action_units import ActionUnitCorpus
 from .synthetic import SyntheticCorpus
 from .tasks import get_task
 

@@ -302,6 +302,31 @@ def warp_pair(geometry: FaceGeometry, base: np.ndarray, bumps: list[Bump], place
                          displacement, box)
 
 
+@dataclass(frozen=True)
+class GeneratedSubject:
+    """One drawn subject: its name, face geometry, rendered face, expressiveness (peak px at 128 px) and the
+    order in which its samples' classes are dealt."""
+
+    name: str
+    geometry: FaceGeometry
+    base: np.ndarray
+    expressiveness: float
+    order: np.ndarray
+
+
+def generated_subjects(num_subjects: int, samples_per_subject: int, seed: int, image_size: int,
+                       name_format: str):
+    """Yield (i, subject) for the subjects of a generated corpus; subject `i` draws from a generator seeded by
+    (seed, i), so it does not depend on how many subjects or samples come before it."""
+    for i in range(num_subjects):
+        rng = np.random.default_rng([seed, i])
+        geometry = sample_geometry(rng)
+        base = render_face(geometry, rng, image_size)
+        expressiveness = rng.uniform(1.1, 1.9)
+        yield i, GeneratedSubject(name_format.format(i + 1), geometry, base, expressiveness,
+                                  rng.permutation(samples_per_subject))
+
+
 def synthetic_samples(num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0,
                       image_size: int = 128):
     """Yield synthetic micro-expression samples as dicts (uint8 frames, not yet encoded).
@@ -311,13 +336,9 @@ def synthetic_samples(num_subjects: int = 8, samples_per_subject: int = 12, seed
     draw from independent generators seeded by (seed, i) and (seed, i, k), so a corpus is
     deterministic per seed and growing it keeps the existing samples unchanged.
     """
-    for i in range(num_subjects):
-        subject_rng = np.random.default_rng([seed, i])
-        geometry = sample_geometry(subject_rng)
-        base = render_face(geometry, subject_rng, image_size)
-        expressiveness = subject_rng.uniform(1.1, 1.9)
-        order = subject_rng.permutation(samples_per_subject)
-        subject = f"synth{i + 1:02d}"
+    for i, person in generated_subjects(num_subjects, samples_per_subject, seed, image_size, "synth{:02d}"):
+        subject, geometry, base = person.name, person.geometry, person.base
+        expressiveness, order = person.expressiveness, person.order
         for k in range(samples_per_subject):
             emotion = SYNTHETIC_CLASSES[int(order[k]) % len(SYNTHETIC_CLASSES)]
             rng = np.random.default_rng([seed, i, k])
@@ -344,7 +365,7 @@ class SyntheticCorpus:
         for key, value, low in (("num_subjects", num_subjects, 1), ("samples_per_subject", samples_per_subject, 1),
                                 ("image_size", image_size, 32)):
             if not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"synthetic {key} must be an integer >= {low}, got {value!r}")
+                raise ValueError(f"{self.name} {key} must be an integer >= {low}, got {value!r}")
         self.arguments = {"num_subjects": int(num_subjects), "samples_per_subject": int(samples_per_subject),
                           "seed": int(seed), "image_size": int(image_size)}
 
@@ -359,13 +380,15 @@ class SyntheticCorpus:
         features["face_box"] = List(Value("int32"), length=4)
         return features
 
-    @staticmethod
-    def generate(plan: dict):
-        for sample in synthetic_samples(**plan):
-            yield {**sample, "dataset": "synthetic", "label": sample["emotion"],
+    @classmethod
+    def generate(cls, plan: dict):
+        for sample in cls.samples(**plan):
+            yield {**sample, "dataset": cls.name, "label": sample["emotion"],
                    "onset": {"bytes": _png(sample["onset"]), "path": None},
                    "apex": {"bytes": _png(sample["apex"]), "path": None},
                    "onset_frame": 0, "apex_frame": 1}
+
+    samples = staticmethod(synthetic_samples)
 
 
 def _png(image: np.ndarray) -> bytes:
