@@ -30,6 +30,7 @@ from transformers.trainer_utils import IntervalStrategy, SaveStrategy, Scheduler
 from dataset_scripts import load_me_dataset, prepare_model_inputs
 from dataset_scripts.action_units import ACTION_UNITS
 from epir_hf import EPIRConfig, EPIRForImageClassification, EPIRImageProcessor
+from epir_hf.training.arguments import json_object_argument
 from epir_hf.training.experiment import check_output_dir, load_pretrained
 from epir_hf.training.files import atomic_write_json, read_json
 from epir_hf.training.run_config import settings_differences
@@ -73,9 +74,9 @@ class PretrainTrainingArguments(TrainingArguments):
 
 def pretrain_config(arguments: PretrainArguments) -> EPIRConfig:
     """EPIR with one sigmoid output per action unit and no contrastive term (it needs one class per sample)."""
-    overrides = json.loads(arguments.config_overrides) if arguments.config_overrides else {}
-    if not isinstance(overrides, dict):
-        raise ValueError(f"--config_overrides must be a JSON object; got {arguments.config_overrides!r}.")
+    overrides = {}
+    if arguments.config_overrides:
+        overrides = json_object_argument("--config_overrides", arguments.config_overrides)
     return EPIRConfig(**{**overrides, "id2label": dict(enumerate(ACTION_UNITS)), "num_labels": len(ACTION_UNITS),
                          "problem_type": "multi_label_classification", "contrastive_weight": 0.0})
 
@@ -104,8 +105,9 @@ def main(argv: list[str] | None = None) -> Path:
     check_output_dir(training_args.output_dir)
     output_dir = Path(training_args.output_dir)
     corpus = {"num_subjects": arguments.num_subjects, "samples_per_subject": arguments.samples_per_subject,
-              "seed": arguments.corpus_seed, **(json.loads(arguments.dataset_kwargs) if arguments.dataset_kwargs
-                                                else {})}
+              "seed": arguments.corpus_seed,
+              **(json_object_argument("--dataset_kwargs", arguments.dataset_kwargs) if arguments.dataset_kwargs
+                 else {})}
     model_config = config.to_dict()
     model_config.pop("transformers_version", None)
     record_settings(output_dir, {"corpus": corpus, "model_config": model_config,

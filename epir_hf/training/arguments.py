@@ -135,7 +135,7 @@ class LOSOArguments:
 
     def load_kwargs(self) -> dict:
         """`--dataset_kwargs` as a dict."""
-        return _json_object("--dataset_kwargs", self.dataset_kwargs) if self.dataset_kwargs else {}
+        return json_object_argument("--dataset_kwargs", self.dataset_kwargs) if self.dataset_kwargs else {}
 
     def config_overrides_are_json(self) -> bool:
         """Whether `--config_overrides` is a JSON object rather than 'key=value,...'."""
@@ -143,7 +143,7 @@ class LOSOArguments:
 
     def config_overrides_dict(self) -> dict:
         """`--config_overrides` given as a JSON object, as a dict."""
-        return _json_object("--config_overrides", self.config_overrides)
+        return json_object_argument("--config_overrides", self.config_overrides)
 
     def check_config_overrides(self, config: PreTrainedConfig) -> None:
         """Both forms of `--config_overrides`, and `--contrastive_weight`, are rejected for a key the model's config
@@ -186,7 +186,8 @@ def parse_loso_arguments(argv: list[str]) -> tuple[LOSOArguments, LOSOTrainingAr
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-def _json_object(name: str, text: str) -> dict:
+def json_object_argument(name: str, text: str) -> dict:
+    """The JSON object given as the argument `name`, or a ValueError naming the argument."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
