@@ -111,19 +111,19 @@ def _blink(geometry: FaceGeometry, size: int, closure: float) -> list[Bump]:
 
 
 def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,
-                        random_fraction: float = 0.25, blink_probability: float = 0.1,
-                        illumination: float = 0.02) -> Iterator[dict]:
+                        random_fraction: float = 0.25, blink_probability: float = 0.1, illumination: float = 0.02,
+                        head_degrees: float = 1.0, head_shift: float = 1.0) -> Iterator[dict]:
     """Yield generated samples as dicts: uint8 frames, the emotion (or `random`), the AUs and their amplitudes.
 
     Per sample: with probability `random_fraction` a random set of 1–3 AUs, otherwise one of the emotion's AU sets
     (emotions balanced within a subject); each AU's peak amplitude 0.4–1.0 × the subject's expressiveness (1.1–1.9
     px at 128 px); then the nuisances: a blink with probability `blink_probability` (not an AU label), head motion
-    up to 1° and 1 px, an illumination gradient of up to `illumination`, and sensor noise. Subject `i` and sample
-    `k` draw from generators seeded by (seed, i) and (seed, i, k): a corpus is deterministic per seed, and growing it
-    keeps the existing samples.
+    up to `head_degrees` and `head_shift` px, an illumination gradient of up to `illumination`, and sensor noise.
+    Subject `i` and sample `k` draw from generators seeded by (seed, i) and (seed, i, k): a corpus is deterministic
+    per seed, and growing it keeps the existing samples.
     """
     emotions = SYNTHETIC_CLASSES
-    nuisances = Nuisances(head_degrees=1.0, head_shift=1.0, illumination=illumination)
+    nuisances = Nuisances(head_degrees=head_degrees, head_shift=head_shift, illumination=illumination)
     for i, person in generated_subjects(num_subjects, samples_per_subject, seed, image_size, "au{:03d}"):
         subject, geometry, base = person.name, person.geometry, person.base
         expressiveness, order = person.expressiveness, person.order
@@ -166,14 +166,18 @@ class ActionUnitCorpus(SyntheticCorpus):
     samples = staticmethod(action_unit_samples)
 
     def __init__(self, num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,
-                 random_fraction: float = 0.25, blink_probability: float = 0.1, illumination: float = 0.02) -> None:
+                 random_fraction: float = 0.25, blink_probability: float = 0.1, illumination: float = 0.02,
+                 head_degrees: float = 1.0, head_shift: float = 1.0) -> None:
         super().__init__(num_subjects, samples_per_subject, seed, image_size)
-        for key, value in (("random_fraction", random_fraction), ("blink_probability", blink_probability),
-                           ("illumination", illumination)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{self.name} {key} must be in [0, 1], got {value!r}")
+        limits = {"random_fraction": (random_fraction, 1.0), "blink_probability": (blink_probability, 1.0),
+                  "illumination": (illumination, 1.0), "head_degrees": (head_degrees, 10.0),
+                  "head_shift": (head_shift, 10.0)}
+        for key, (value, high) in limits.items():
+            if not 0.0 <= value <= high:
+                raise ValueError(f"{self.name} {key} must be in [0, {high:g}], got {value!r}")
         self.arguments |= {"random_fraction": float(random_fraction), "blink_probability": float(blink_probability),
-                           "illumination": float(illumination)}
+                           "illumination": float(illumination), "head_degrees": float(head_degrees),
+                           "head_shift": float(head_shift)}
 
     def features(self, task) -> Features:
         features = super().features(task)

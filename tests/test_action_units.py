@@ -87,5 +87,19 @@ def test_loads_as_a_dataset_with_au_labels(tmp_path):
     assert len(dataset) == 8 and len(dataset[0]["action_units"]) == len(ACTION_UNITS)
     with pytest.raises(ValueError, match="unknown action units"):
         action_unit_motion(sample_geometry(np.random.default_rng(0)), {"AU99": 1.0}, SIZE)
-    with pytest.raises(ValueError, match="random_fraction must be in"):
+    with pytest.raises(ValueError, match=r"random_fraction must be in \[0, 1\]"):
         load_me_dataset("synthetic_au", random_fraction=1.5, cache_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"head_degrees must be in \[0, 10\]"):
+        load_me_dataset("synthetic_au", head_degrees=-1.0, cache_dir=str(tmp_path))
+
+
+def test_without_head_motion_only_the_action_and_the_noise_change_the_frame():
+    """head_degrees = head_shift = 0 leaves the AUs and the sensor noise: the background corner changes between onset
+    and apex by the noise alone (two frames with sigma 1.5: mean |difference| about 1.7), less than with head motion."""
+    def corner_change(**nuisances) -> float:
+        sample = next(action_unit_samples(num_subjects=1, samples_per_subject=1, seed=2, illumination=0.0,
+                                          blink_probability=0.0, **nuisances))
+        return float(np.abs(sample["apex"][:12, :12].astype(float) - sample["onset"][:12, :12].astype(float)).mean())
+
+    still = corner_change(head_degrees=0.0, head_shift=0.0)
+    assert still < 2.0 and still < corner_change(head_degrees=1.0, head_shift=1.0)
