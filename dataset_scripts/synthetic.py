@@ -8,6 +8,7 @@ textured so that optical flow is well-posed on the skin, and lit by a smooth gra
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -315,7 +316,7 @@ class GeneratedSubject:
 
 
 def generated_subjects(num_subjects: int, samples_per_subject: int, seed: int, image_size: int,
-                       name_format: str):
+                       name_format: str) -> Iterator[tuple[int, GeneratedSubject]]:
     """Yield (i, subject) for the subjects of a generated corpus; subject `i` draws from a generator seeded by
     (seed, i), so it does not depend on how many subjects or samples come before it."""
     for i in range(num_subjects):

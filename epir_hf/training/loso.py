@@ -222,6 +222,7 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
 
 
 def folds_on_disk(tasks: list[FoldTask]) -> int:
+    """How many of `tasks` have their fold record on disk (written by any process)."""
     return sum(fold_path(task.output_dir, task.subject).is_file() for task in tasks)
 
 
