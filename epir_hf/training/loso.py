@@ -22,7 +22,6 @@ from accelerate.utils import broadcast_object_list
 from tqdm.auto import tqdm
 from transformers import PreTrainedConfig, TrainingArguments
 
-from .arguments import training_signature
 from .folds import completed_folds, fold_path, loso_subjects, select_folds
 from .parallel import FoldWorkers, run_in_workers
 from .results import compute_results, load_metric, read_fold_records, summary_line, write_fold_record, write_results
@@ -295,10 +294,10 @@ def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArg
     # The fold trainer must not push: it would upload its own save, without the processor and pipeline code.
     run = train_fold(config, data, None, fold_training_arguments(args, output_dir), recipe)
     if state.is_main_process:
-        # What the model was trained on comes from the objects training used; the rest from the run's record.
+        # The run's record already holds the seed, training signature and recipe (the starting weights' digest
+        # included); the subjects and sample count come from the data training used.
         record = TrainingRecord.from_run_config(
-            run_config.to_dict(), subjects=loso_subjects(data.subjects), num_samples=len(data), seed=args.seed,
-            training=training_signature(args), recipe=recipe.to_dict(),
+            run_config.to_dict(), subjects=loso_subjects(data.subjects), num_samples=len(data),
             hub_model_id=args.hub_model_id if args.push_to_hub else None)
         save_for_hub(run.trainer.model, image_processor, final_dir, training=record)
         print(f"Trained on all {len(data)} samples ({len(set(data.subjects.tolist()))} subjects); "
