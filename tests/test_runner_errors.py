@@ -119,3 +119,20 @@ def test_merge_into_a_file_is_a_clear_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(NotADirectoryError, match="--output_dir"):
         run_loso_module().main(["merge", str(tmp_path), "--output_dir", str(blocker)])
+
+
+def test_model_flags_that_do_not_fit_the_model_are_named(tmp_path):
+    with pytest.raises(ValueError, match="--contrastive_weight sets contrastive_weight, which STSTNetConfig does not"):
+        parse_loso_arguments(["--model_type", "ststnet", "--contrastive_weight", "0.3"])
+    from transformers import ViTConfig
+
+    ViTConfig().save_pretrained(tmp_path / "vit")
+    with pytest.raises(ValueError, match=r"--config_name .* is a 'vit' config; expected one of epir, ststnet"):
+        run_loso_module().main(["--config_name", str(tmp_path / "vit"), "--output_dir", str(tmp_path / "out")])
+
+
+def test_pretrain_names_malformed_json_arguments(tmp_path):
+    from _loso_testing import load_script
+
+    with pytest.raises(ValueError, match=r"^--config_overrides must be a JSON object; got '\{bad'"):
+        load_script("examples/pretrain.py").main(["--output_dir", str(tmp_path), "--config_overrides", "{bad"])
