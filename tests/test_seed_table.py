@@ -1,17 +1,18 @@
-"""benchmarks/seed_table.py: mean ± std over seeds, and refusal to average runs that are not one row."""
+"""epir_hf.training.seed_table (`epir-seed-table`): mean ± std over seeds, and refusal to average runs that are not
+one row."""
 
 from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pytest
-from _loso_testing import load_script
 
-
-def seed_table_module():
-    return load_script("benchmarks/seed_table.py")
+from epir_hf.training import seed_table
 
 
 def results(seed: int, uf1: float, casme2_uf1: float) -> dict:
@@ -31,7 +32,7 @@ def test_mean_and_sample_std_over_seeds(tmp_path, capsys):
         run.mkdir()
         (run / "results.json").write_text(json.dumps(results(seed, uf1, casme2)))
         paths.append(str(run))
-    table = seed_table_module().main(paths)
+    table = seed_table.main(paths)
     assert table["seeds"] == [1, 2, 3]
     assert table["overall"]["uf1"] == pytest.approx((0.65, np.std([0.60, 0.70, 0.65], ddof=1)))
     assert table["per_corpus"]["casme2"]["uar"] == pytest.approx((0.81, 0.1))
@@ -48,14 +49,14 @@ def test_runs_that_are_not_one_row_are_refused(change, message):
     second = copy.deepcopy(results(2, 0.7, 0.8))
     change(second)
     with pytest.raises(ValueError, match=message):
-        seed_table_module().seed_table([results(1, 0.6, 0.7), second])
+        seed_table.seed_table([results(1, 0.6, 0.7), second])
 
 
 def test_one_run_or_a_missing_dir_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="at least 2 runs"):
-        seed_table_module().seed_table([results(1, 0.6, 0.7)])
+        seed_table.seed_table([results(1, 0.6, 0.7)])
     with pytest.raises(FileNotFoundError, match="No results.json"):
-        seed_table_module().load_results(tmp_path)
+        seed_table.load_results(tmp_path)
 
 
 def write_run(directory, seed: int, fold_logits: dict[str, list[list[float]]]) -> str:
@@ -73,11 +74,20 @@ def write_run(directory, seed: int, fold_logits: dict[str, list[list[float]]]) -
     return str(directory)
 
 
+def test_command_line_errors_are_one_line_naming_the_input(tmp_path):
+    absent = tmp_path / "absent"
+    command = Path(sysconfig.get_path("scripts")) / "epir-seed-table"  # installed with the package
+    finished = subprocess.run([str(command), str(absent), str(absent)], capture_output=True, text=True)
+    assert finished.returncode == 1
+    assert finished.stderr.startswith("epir-seed-table: error: No results.json") and str(absent) in finished.stderr
+    assert "Traceback" not in finished.stderr
+
+
 def test_ensemble_averages_class_probabilities_over_seeds(tmp_path):
     first = {"s1": [[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]], "s2": [[0.0, 0.0, 1.0]]}
     second = {"s1": [[0.0, 2.5, 0.0], [0.0, 3.0, 0.0]], "s2": [[0.0, 0.0, 2.0]]}
     runs = [write_run(tmp_path / "r1", 1, first), write_run(tmp_path / "r2", 2, second)]
-    ensemble = seed_table_module().seed_ensemble(runs)
+    ensemble = seed_table.seed_ensemble(runs)
 
     def softmax(logits):
         exp = np.exp(np.asarray(logits))
@@ -99,9 +109,9 @@ def test_ensemble_refuses_runs_over_other_folds_or_samples(tmp_path):
     fold = {"s1": [[1.0, 0.0, 0.0]]}
     base = write_run(tmp_path / "r1", 1, fold)
     with pytest.raises(ValueError, match="other folds"):
-        seed_table_module().seed_ensemble([base, write_run(tmp_path / "r2", 2, {**fold, "s2": [[0.0, 1.0, 0.0]]})])
+        seed_table.seed_ensemble([base, write_run(tmp_path / "r2", 2, {**fold, "s2": [[0.0, 1.0, 0.0]]})])
     with pytest.raises(ValueError, match="other samples"):
-        seed_table_module().seed_ensemble([base, write_run(tmp_path / "r3", 2, {"s1": [[1.0, 0.0, 0.0]] * 2})])
+        seed_table.seed_ensemble([base, write_run(tmp_path / "r3", 2, {"s1": [[1.0, 0.0, 0.0]] * 2})])
 
 
 def test_main_prints_the_ensemble_row_from_results_files(tmp_path, capsys):
@@ -115,7 +125,7 @@ def test_main_prints_the_ensemble_row_from_results_files(tmp_path, capsys):
         results = compute_results(read_fold_records(run), RunConfig.from_output_dir(run))
         atomic_write_json(tmp_path / f"r{seed}" / "results.json", results)
         paths.append(str(tmp_path / f"r{seed}" / "results.json"))
-    table = seed_table_module().main([*paths, "--ensemble"])
+    table = seed_table.main([*paths, "--ensemble"])
     # Each seed alone is right on both samples or on one; the averaged probabilities predict class 1 for both.
     assert [table["overall"]["accuracy"][0], table["ensemble"]["overall"]["accuracy"]] == pytest.approx([0.75, 0.5])
     assert "ensemble of seeds [1, 2]" in capsys.readouterr().out

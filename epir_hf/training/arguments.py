@@ -2,7 +2,7 @@
 
 The defaults are the fixed hyperparameters of the `honest` protocol: every fold uses them unchanged, so no choice
 depends on a held-out subject. Each was chosen on training subjects only — learning rate and batch size by how well
-the model fits its training data (`benchmarks/recipe_fit.py`), the epoch count and the mirror-averaged prediction
+the model fits its training data (`epir-recipe-fit`), the epoch count and the mirror-averaged prediction
 (`test_time_flip`) by validation subjects drawn from the training subjects, under rules written down before the runs
 (docs/experiments.md). Checkpointing, evaluation loops and reporting are off by default because a fold is small and
 short: their per-step and per-epoch overhead would cost more than the training itself.

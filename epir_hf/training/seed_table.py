@@ -5,16 +5,24 @@ the seed, and be complete (every fold scored), because a mean over runs that cov
 LOSO number. The standard deviation is the sample one (ddof = 1) across seeds. The ensemble averages each held-out
 sample's class probabilities (softmax of the logits each run saved) over the runs: no choice is made on a test
 subject, so under `honest` it is an honest number too, at the training cost of every run it averages.
+
+    epir-seed-table results/megc2019-honest-60ep/seed1 results/megc2019-honest-60ep/seed2 \\
+        results/megc2019-honest-60ep/seed3 [--ensemble]
+
+Each argument is a run's output dir (or its results.json); `examples/run_loso.py --seeds` writes the same table to
+summary.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .cli import run_command
 from .files import atomic_write_json
 from .results import compute_results, read_fold_records
 from .run_config import RunConfig
@@ -112,3 +120,19 @@ def write_seed_summary(output_dir: str | Path, run_dirs: list[str | Path]) -> di
     table = summarize_seeds(run_dirs)
     atomic_write_json(Path(output_dir) / SUMMARY_FILENAME, table)
     return table
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """The `epir-seed-table` command: print (and return) the seed table of the runs named on the command line."""
+    parser = argparse.ArgumentParser(prog="epir-seed-table", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="output dirs (or results.json files) of finished runs")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also score the runs' averaged class probabilities (from their saved folds)")
+    options = parser.parse_args(argv)
+    return summarize_seeds(options.runs, ensemble=options.ensemble)
+
+
+def cli() -> None:
+    """The `epir-seed-table` command."""
+    run_command(main, "epir-seed-table")
+

@@ -4,7 +4,7 @@ A recipe that cannot fit the subjects it trains on cannot generalise to a new on
 no held-out labels. So the recipe's optimisation settings (learning rate, batch size, epochs) can be chosen on
 this check without touching the LOSO test predictions, which keeps the `honest` protocol honest.
 
-    python benchmarks/recipe_fit.py --dataset megc2019_composite_flow --data_dir $EPIR_COMPOSITE_DIR \\
+    epir-recipe-fit --dataset megc2019_composite_flow --data_dir $EPIR_COMPOSITE_DIR \\
         --held_out sub01 --output_dir runs/fit [any run_loso.py argument, e.g. --learning_rate 3e-4]
 
 For the fold of `--held_out`, a fresh seeded model trains exactly as a LOSO fold would (same Trainer, recipe and
@@ -19,7 +19,7 @@ Regularisers (augmentation, dropout, label smoothing) lower the fit on purpose, 
 training and scores it after each epoch (`validation_uf1`). Those subjects are test subjects of their own LOSO folds,
 so a choice made on them carries a little of the optimism that nested selection inside every fold would avoid.
 
-    python benchmarks/recipe_fit.py summarize runs/fit/fit.jsonl [--max_epochs 40] [--by validation]
+    epir-recipe-fit summarize runs/fit/fit.jsonl [--max_epochs 40] [--by validation]
 
 ranks the recipes of a log by their final-epoch training UF1 (or validation UF1), averaged over the folds (and
 validation groups) each was run for, and names the one the selection rule picks: the best mean among recipes run
@@ -39,18 +39,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from epir_hf.image_processing_epir import EPIRImageProcessor
-from epir_hf.training import (
-    LOSOData,
-    LOSOTrainingArguments,
-    build_config,
-    load_data,
-    load_metric,
-    loso_subjects,
-    parse_fold_shard,
-    parse_loso_arguments,
-    train_fold,
-)
+from ..image_processing_epir import EPIRImageProcessor
+from .arguments import LOSOTrainingArguments, parse_loso_arguments
+from .cli import run_command
+from .experiment import build_config, load_data
+from .folds import loso_subjects, parse_fold_shard
+from .results import load_metric
+from .trainer import LOSOData, train_fold
 
 
 def split_own_arguments(argv: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -109,7 +104,7 @@ def summarize(log_path: str | Path, max_epochs: float, by: str = "fit") -> dict 
         raise ValueError(f"by must be 'fit' or 'validation'; got {by!r}.")
     path = Path(log_path)
     if not path.is_file():
-        raise FileNotFoundError(f"No fit log at {path}; write one with recipe_fit.py --fit_log {path} ...")
+        raise FileNotFoundError(f"No fit log at {path}; write one with epir-recipe-fit --fit_log {path} ...")
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     score_key = "final_train_uf1" if by == "fit" else "final_validation_uf1"
     records = [record for record in records if record.get(score_key) is not None]
@@ -153,7 +148,7 @@ def uf1_per_epoch(metric, epoch_logits: list[np.ndarray], references: np.ndarray
 def main(argv: list[str] | None = None) -> dict | None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["summarize"]:
-        parser = argparse.ArgumentParser(prog="recipe_fit.py summarize", description=summarize.__doc__)
+        parser = argparse.ArgumentParser(prog="epir-recipe-fit summarize", description=summarize.__doc__)
         parser.add_argument("fit_log")
         parser.add_argument("--max_epochs", type=float, default=40.0, help="most epochs a selectable recipe may use")
         parser.add_argument("--by", choices=("fit", "validation"), default="fit",
@@ -211,8 +206,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     return record
 
 
-if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"recipe_fit.py: error: {error}")
+def cli() -> None:
+    """The `epir-recipe-fit` command."""
+    run_command(main, "epir-recipe-fit")
+
