@@ -3,18 +3,23 @@ the recipe's loss, and clear errors."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from huggingface_hub import ModelCard
+from PIL import Image
 from test_modeling_epir import assert_remote_code_predicts_like
-from transformers import AutoConfig, AutoModelForImageClassification
+from transformers import AutoConfig, AutoModelForImageClassification, pipeline
 
 from epir_hf import (
+    EPIRImageProcessor,
     OffApexNetConfig,
     OffApexNetForImageClassification,
     SSSNetConfig,
     SSSNetForImageClassification,
     STSTNetConfig,
     STSTNetForImageClassification,
+    save_for_hub,
 )
 
 BASELINES = {
@@ -85,6 +90,22 @@ def test_save_load_and_auto_classes(model_type, tmp_path):
 @pytest.mark.parametrize("model_type", BASELINES)
 def test_remote_code_load_without_epir_hf(model_type, tmp_path):
     assert_remote_code_predicts_like(make(model_type), tmp_path / "ckpt", flows(2, 28))
+
+
+@pytest.mark.parametrize("model_type", BASELINES)
+def test_save_for_hub_writes_the_baselines_own_card_and_a_working_pipeline(model_type, tmp_path):
+    model = make(model_type)
+    save_for_hub(model, EPIRImageProcessor(), tmp_path)
+    card = ModelCard.load(tmp_path / "README.md")
+    name = {"ststnet": "STSTNet", "offapexnet": "OFF-ApexNet", "sssnet": "SSSNet"}[model_type]
+    assert card.text.lstrip().startswith(f"# {name} micro-expression classifier") and "EPIR (" not in card.text
+    assert model_type in card.data.tags and card.data.inference is False
+    assert f"`{type(model).__name__}`" in card.text and "supervised contrastive" not in card.text
+    assert f"| parameters | {sum(p.numel() for p in model.parameters()):,} |" in card.text
+    flow = np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    classifier = pipeline("image-classification", model=str(tmp_path), trust_remote_code=True)
+    scores = {result["label"]: result["score"] for result in classifier(Image.fromarray(flow), top_k=3)}
+    assert set(scores) == set(model.config.id2label.values()) and sum(scores.values()) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("model_type", BASELINES)
