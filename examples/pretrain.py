@@ -32,8 +32,7 @@ from dataset_scripts.action_units import ACTION_UNITS
 from epir_hf import EPIRConfig, EPIRForImageClassification, EPIRImageProcessor
 from epir_hf.training.arguments import json_object_argument
 from epir_hf.training.experiment import check_output_dir, load_pretrained
-from epir_hf.training.files import atomic_write_json, read_json
-from epir_hf.training.run_config import settings_differences
+from epir_hf.training.run_config import record_settings
 
 SETTINGS_FILENAME = "pretrain_config.json"
 
@@ -81,18 +80,6 @@ def pretrain_config(arguments: PretrainArguments) -> EPIRConfig:
                          "problem_type": "multi_label_classification", "contrastive_weight": 0.0})
 
 
-def record_settings(output_dir: Path, settings: dict) -> None:
-    """Write the pretraining's settings, or refuse an output dir whose pretraining had other ones."""
-    path = output_dir / SETTINGS_FILENAME
-    if path.is_file():
-        differences = settings_differences(read_json(path), settings)
-        if differences:
-            raise ValueError(f"{output_dir} holds a pretraining with other settings (on disk → now: "
-                             f"{'; '.join(differences)}). Use a new --output_dir, or the same settings to resume.")
-    else:
-        atomic_write_json(path, settings)
-
-
 def main(argv: list[str] | None = None) -> Path:
     """Pretrain; returns the folder of the saved model and processor."""
     parser = HfArgumentParser((PretrainArguments, PretrainTrainingArguments))
@@ -110,11 +97,10 @@ def main(argv: list[str] | None = None) -> Path:
                  else {})}
     model_config = config.to_dict()
     model_config.pop("transformers_version", None)
-    record_settings(output_dir, {"corpus": corpus, "model_config": model_config,
-                                 "processor": json.loads(processor.to_json_string()),
-                                 "seed": training_args.seed, "epochs": training_args.num_train_epochs,
-                                 "batch_size": training_args.per_device_train_batch_size,
-                                 "learning_rate": training_args.learning_rate})
+    settings = {"corpus": corpus, "model_config": model_config, "processor": json.loads(processor.to_json_string()),
+                "seed": training_args.seed, "epochs": training_args.num_train_epochs,
+                "batch_size": training_args.per_device_train_batch_size, "learning_rate": training_args.learning_rate}
+    record_settings(output_dir / SETTINGS_FILENAME, settings, "a pretraining")
 
     prepared = prepare_model_inputs(load_me_dataset("synthetic_au", **corpus), processor)
     tensors = prepared.with_format("torch", columns=["pixel_values", "action_units"])[:]

@@ -48,7 +48,7 @@ def test_rerunning_resumes_and_other_settings_are_refused(assets, pretrained):
     load_script("examples/pretrain.py").main(pretrain_argv(assets, output_dir))  # finished: nothing left to train
     after = load_file(final / "model.safetensors")
     assert all(torch.equal(before[key], after[key]) for key in before)
-    with pytest.raises(ValueError, match="other settings.*corpus.seed: 0 → 3"):
+    with pytest.raises(ValueError, match="already holds a pretraining with different settings.*corpus.seed: 0 → 3"):
         load_script("examples/pretrain.py").main(pretrain_argv(assets, output_dir, "--corpus_seed", "3"))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import reprlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,14 +103,8 @@ class RunConfig:
 
     def record_in(self, output_dir: str | Path, write: bool = True) -> None:
         """Record these settings in `output_dir` (if `write`), or check that the run already there has the same."""
-        path = Path(output_dir) / RUN_CONFIG_FILENAME
-        if path.is_file():
-            differences = RunConfig.from_json(path).differences(self)
-            if differences:
-                raise ValueError(f"{output_dir} already holds a run with different settings (on disk → now: "
-                                 f"{'; '.join(differences)}). Use a new --output_dir, or the same settings to resume.")
-        elif write:
-            self.to_json(path)
+        record_settings(Path(output_dir) / RUN_CONFIG_FILENAME, self.to_dict(), "a run", write=write,
+                        read=lambda path: RunConfig.from_json(path).to_dict())
 
 
 @dataclass
@@ -125,6 +119,20 @@ class LOSORun:
 _ABSENT = object()
 _SHORT = reprlib.Repr()  # long lists (e.g. the subjects) and nested dicts are shortened with "..."
 _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 8, 4, 60
+
+
+def record_settings(path: Path, settings: dict, what: str, write: bool = True,
+                    read: Callable[[Path], dict] = read_json) -> None:
+    """Write `settings` to `path` (if `write`), or, when `path` exists, refuse settings other than those it holds:
+    work written under other settings must never be resumed or pooled as if it were the same run. `what` names the
+    work in the error (e.g. "a run"); `read` loads the file (e.g. filling defaults of an older record)."""
+    if path.is_file():
+        differences = settings_differences(read(path), settings)
+        if differences:
+            raise ValueError(f"{path.parent} already holds {what} with different settings (on disk → now: "
+                             f"{'; '.join(differences)}). Use a new --output_dir, or the same settings to resume.")
+    elif write:
+        atomic_write_json(path, settings)
 
 
 def settings_differences(old: dict, new: dict) -> list[str]:
