@@ -31,6 +31,7 @@ from dataset_scripts import load_me_dataset, prepare_model_inputs
 from dataset_scripts.action_units import ACTION_UNITS
 from epir_hf import EPIRConfig, EPIRForImageClassification, EPIRImageProcessor
 from epir_hf.training.arguments import json_object_argument
+from epir_hf.training.cli import run_command
 from epir_hf.training.experiment import check_output_dir, load_pretrained
 from epir_hf.training.run_config import record_settings
 
@@ -119,7 +120,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, OSError) as error:
-        sys.exit(f"pretrain.py: error: {error}")
+    run_command(main, "pretrain.py", errors=(ValueError, OSError))

@@ -11,9 +11,11 @@ import sys
 from collections.abc import Callable
 
 
-def run_command(main: Callable[[list[str] | None], object], prog: str) -> None:
-    """Call `main()` on the process's arguments; exit with `prog: error: message` on an input error."""
+def run_command(main: Callable[[list[str] | None], object], prog: str,
+                errors: tuple[type[Exception], ...] = (ValueError, FileNotFoundError)) -> None:
+    """Call `main()` on the process's arguments; exit with `prog: error: message` on an input error (`errors`: the
+    exceptions whose message names what the user can fix; anything else is a bug and keeps its traceback)."""
     try:
         main(None)
-    except (ValueError, FileNotFoundError) as error:
+    except errors as error:
         sys.exit(f"{prog}: error: {error}")

@@ -209,4 +209,3 @@ def main(argv: list[str] | None = None) -> dict | None:
 def cli() -> None:
     """The `epir-recipe-fit` command."""
     run_command(main, "epir-recipe-fit")
-

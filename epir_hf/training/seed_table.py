@@ -135,4 +135,3 @@ def main(argv: list[str] | None = None) -> dict:
 def cli() -> None:
     """The `epir-seed-table` command."""
     run_command(main, "epir-seed-table")
-
