@@ -607,13 +607,18 @@ def test_results_record_versions_when_run_from_a_source_checkout(monkeypatch):
 
     from epir_hf.training.results import environment_versions
 
+    installed_version = importlib.metadata.version
+
     def not_installed(name):
-        raise importlib.metadata.PackageNotFoundError(name)
+        if name == "epir-hf":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed_version(name)
 
     monkeypatch.setattr(importlib.metadata, "version", not_installed)
     versions = environment_versions()
     assert versions["epir_hf"] == "source checkout (not installed)"
     assert versions["torch"] and versions["device"]
+    assert isinstance(versions["cpu_capability"], str) and versions["cpu_capability"]
 
 
 @pytest.mark.real_data

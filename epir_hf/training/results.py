@@ -225,4 +225,7 @@ def environment_versions() -> dict:
         "accelerate": accelerate.__version__,
         "evaluate": evaluate.__version__,
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu",
+        # The vector instruction set torch's CPU kernels dispatch to (e.g. AVX2, AVX512): runs with the same seed and
+        # torch build give bit-identical folds only on the same one, because the kernels round differently.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
