@@ -86,6 +86,23 @@ EMOTION_ACTION_UNITS: dict[str, tuple[tuple[str, ...], ...]] = {
 RANDOM = "random"
 """The emotion of a sample whose AUs are a random set (1–3 AUs): AU supervision without an emotion prototype."""
 
+# The framing of the corpora's face crops, read off the composite's mean strain map (442 flows, no labels): the eyes
+# sit 22 % of the crop's height below its top and their centres are half the crop's width apart. A drawn face cut to
+# this framing shows the flow model its parts where the real crops have them, instead of the whole head oval.
+CORPUS_EYE_ROW = 0.22
+CORPUS_EYE_SPAN = 0.5
+FACE_BOXES = ("corpus", "head")
+
+
+def corpus_face_box(geometry: FaceGeometry, placement: tuple[float, float], size: int) -> tuple[int, int, int, int]:
+    """The square (x, y, w, h) box of the onset frame framed like the corpora's crops (eyebrows to chin)."""
+    side = 2.0 * geometry.eye_dx * size / CORPUS_EYE_SPAN
+    left = geometry.center[0] * size + placement[0] - side / 2.0
+    top = geometry.eye_y * size + placement[1] - CORPUS_EYE_ROW * side
+    x0, y0 = max(0, int(round(left))), max(0, int(round(top)))
+    x1, y1 = min(size, int(round(left + side))), min(size, int(round(top + side)))
+    return x0, y0, x1 - x0, y1 - y0
+
 
 def action_unit_motion(geometry: FaceGeometry, units: dict[str, float], size: int,
                        asymmetry: float = 1.0) -> list[Bump]:
@@ -112,13 +129,16 @@ def _blink(geometry: FaceGeometry, size: int, closure: float) -> list[Bump]:
 
 def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,
                         random_fraction: float = 0.25, blink_probability: float = 0.1, illumination: float = 0.02,
-                        head_degrees: float = 1.0, head_shift: float = 1.0) -> Iterator[dict]:
+                        head_degrees: float = 1.0, head_shift: float = 1.0, face_box: str = "corpus"
+                        ) -> Iterator[dict]:
     """Yield generated samples as dicts: uint8 frames, the emotion (or `random`), the AUs and their amplitudes.
 
     Per sample: with probability `random_fraction` a random set of 1–3 AUs, otherwise one of the emotion's AU sets
     (emotions balanced within a subject); each AU's peak amplitude 0.4–1.0 × the subject's expressiveness (1.1–1.9
     px at 128 px); then the nuisances: a blink with probability `blink_probability` (not an AU label), head motion
     up to `head_degrees` and `head_shift` px, an illumination gradient of up to `illumination`, and sensor noise.
+    `face_box` is the crop the processor is given: "corpus" frames the face as the corpora's crops do
+    (`corpus_face_box`), "head" is the whole head oval, as in the `synthetic` corpus.
     Subject `i` and sample `k` draw from generators seeded by (seed, i) and (seed, i, k): a corpus is deterministic
     per seed, and growing it keeps the existing samples.
     """
@@ -153,7 +173,7 @@ def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, se
                 "blink": blink,
                 "onset": pair.onset,
                 "apex": pair.apex,
-                "face_box": pair.face_box,
+                "face_box": corpus_face_box(geometry, placement, image_size) if face_box == "corpus" else pair.face_box,
             }
 
 
@@ -167,8 +187,10 @@ class ActionUnitCorpus(SyntheticCorpus):
 
     def __init__(self, num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,
                  random_fraction: float = 0.25, blink_probability: float = 0.1, illumination: float = 0.02,
-                 head_degrees: float = 1.0, head_shift: float = 1.0) -> None:
+                 head_degrees: float = 1.0, head_shift: float = 1.0, face_box: str = "corpus") -> None:
         super().__init__(num_subjects, samples_per_subject, seed, image_size)
+        if face_box not in FACE_BOXES:
+            raise ValueError(f"{self.name} face_box must be one of {FACE_BOXES}, got {face_box!r}")
         limits = {"random_fraction": (random_fraction, 1.0), "blink_probability": (blink_probability, 1.0),
                   "illumination": (illumination, 1.0), "head_degrees": (head_degrees, 10.0),
                   "head_shift": (head_shift, 10.0)}
@@ -177,7 +199,7 @@ class ActionUnitCorpus(SyntheticCorpus):
                 raise ValueError(f"{self.name} {key} must be in [0, {high:g}], got {value!r}")
         self.arguments |= {"random_fraction": float(random_fraction), "blink_probability": float(blink_probability),
                            "illumination": float(illumination), "head_degrees": float(head_degrees),
-                           "head_shift": float(head_shift)}
+                           "head_shift": float(head_shift), "face_box": face_box}
 
     def features(self, task) -> Features:
         features = super().features(task)

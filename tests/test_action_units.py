@@ -11,6 +11,8 @@ import pytest
 from dataset_scripts import load_me_dataset
 from dataset_scripts.action_units import (
     ACTION_UNITS,
+    CORPUS_EYE_ROW,
+    CORPUS_EYE_SPAN,
     EMOTION_ACTION_UNITS,
     RANDOM,
     action_unit_motion,
@@ -91,6 +93,25 @@ def test_loads_as_a_dataset_with_au_labels(tmp_path):
         load_me_dataset("synthetic_au", random_fraction=1.5, cache_dir=str(tmp_path))
     with pytest.raises(ValueError, match=r"head_degrees must be in \[0, 10\]"):
         load_me_dataset("synthetic_au", head_degrees=-1.0, cache_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"face_box must be one of \('corpus', 'head'\), got 'tight'"):
+        load_me_dataset("synthetic_au", face_box="tight", cache_dir=str(tmp_path))
+
+
+def test_corpus_face_box_frames_the_face_like_the_corpora_crops():
+    """The default box is a square inside the frame with the eyes 22 % from its top and half its width apart; the
+    "head" box is the whole head oval, taller and starting higher."""
+    framed = list(action_unit_samples(num_subjects=4, samples_per_subject=2, seed=3))
+    oval = list(action_unit_samples(num_subjects=4, samples_per_subject=2, seed=3, face_box="head"))
+    subjects = [sample_geometry(np.random.default_rng([3, i])) for i in range(4)]
+    for i, (sample, whole) in enumerate(zip(framed, oval)):
+        geometry = subjects[i // 2]
+        x, y, w, h = sample["face_box"]
+        assert 0 <= x and 0 <= y and x + w <= SIZE and y + h <= SIZE and abs(w - h) <= 1, sample["face_box"]
+        eye_row = geometry.eye_y * SIZE  # within the 2 px placement of the onset
+        assert abs((eye_row - y) / h - CORPUS_EYE_ROW) < 2.5 / h, (sample["sample_id"], eye_row, y, h)
+        assert abs(2 * geometry.eye_dx * SIZE / w - CORPUS_EYE_SPAN) < 0.02, sample["sample_id"]
+        assert whole["face_box"][1] < y and whole["face_box"][3] > h  # the oval reaches above, into the hair
+        assert np.array_equal(sample["apex"], whole["apex"])  # only the box differs
 
 
 def test_without_head_motion_only_the_action_and_the_noise_change_the_frame():
