@@ -70,7 +70,7 @@ def main() -> dict:
     count = min(len(real), len(generated))
     rng = np.random.default_rng(args.seed)
     real_part, generated_part = real[rng.permutation(len(real))[:count]], generated[:count]
-    features = np.concatenate([real_part, generated_part]).reshape(2 * count, -1)
+    inputs = np.concatenate([real_part, generated_part])
     is_generated = np.repeat([0, 1], count)
     folds = StratifiedKFold(5, shuffle=True, random_state=args.seed)
 
@@ -79,11 +79,12 @@ def main() -> dict:
         return cross_val_score(classifier, features.reshape(2 * count, -1), is_generated, cv=folds,
                                scoring="accuracy")
 
-    accuracy = separability(features)
-    per_channel = {name: {"map": float(separability(np.concatenate([real_part[:, c], generated_part[:, c]])).mean()),
-                          "sorted values": float(separability(np.sort(np.concatenate(
-                              [real_part[:, c], generated_part[:, c]]).reshape(2 * count, -1), axis=1)).mean())}
-                   for c, name in enumerate(CHANNELS)}
+    accuracy = separability(inputs)
+    per_channel = {}
+    for c, name in enumerate(CHANNELS):
+        channel = inputs[:, c].reshape(2 * count, -1)
+        per_channel[name] = {"map": float(separability(channel).mean()),
+                             "sorted values": float(separability(np.sort(channel, axis=1)).mean())}
     figures = {"real": channel_statistics(real), "generated": channel_statistics(generated),
                "real_vs_generated_accuracy": (float(accuracy.mean()), float(accuracy.std())),
                "per_channel_accuracy": per_channel, "samples_per_side": count}
