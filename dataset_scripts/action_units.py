@@ -70,6 +70,8 @@ AU_BUMPS: dict[str, Callable[[_Landmarks, float, float, float], list[Bump]]] = {
                                         0.6 * a)],  # lips part
 }
 ACTION_UNITS = tuple(AU_BUMPS)
+MOUTH_UNITS = ("AU10", "AU12", "AU14", "AU15", "AU17", "AU24", "AU25")
+"""The AUs that move the lips, whose amplitude `mouth_gain` scales."""
 
 EMOTION_ACTION_UNITS: dict[str, tuple[tuple[str, ...], ...]] = {
     # Happiness (EMFACS: AU6+12); the composite's positive class.
@@ -127,16 +129,28 @@ def _blink(geometry: FaceGeometry, size: int, closure: float) -> list[Bump]:
                  0.03 * size, 0.0, closure * scale) for side in (-1.0, 1.0)]
 
 
+def _gaze(geometry: FaceGeometry, size: int, shift: np.ndarray) -> list[Bump]:
+    """A gaze shift: both irises move by `shift` (dx, dy) px (at 128 px), dragging a little of the lids along."""
+    scale = size / _REFERENCE_SIZE
+    return [Bump(_landmarks(geometry, side, float(size))["ex"], geometry.eye_y * size,
+                 0.7 * geometry.eye_axes[1] * size, float(shift[0]) * scale, float(shift[1]) * scale)
+            for side in (-1.0, 1.0)]
+
+
 def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,
                         random_fraction: float = 0.25, blink_probability: float = 0.1, illumination: float = 0.02,
-                        head_degrees: float = 1.0, head_shift: float = 1.0, face_box: str = "corpus"
-                        ) -> Iterator[dict]:
+                        head_degrees: float = 1.0, head_shift: float = 1.0, face_box: str = "corpus",
+                        gaze_probability: float = 0.0, mouth_gain: float = 1.0) -> Iterator[dict]:
     """Yield generated samples as dicts: uint8 frames, the emotion (or `random`), the AUs and their amplitudes.
 
     Per sample: with probability `random_fraction` a random set of 1–3 AUs, otherwise one of the emotion's AU sets
     (emotions balanced within a subject); each AU's peak amplitude 0.4–1.0 × the subject's expressiveness (1.1–1.9
-    px at 128 px); then the nuisances: a blink with probability `blink_probability` (not an AU label), head motion
-    up to `head_degrees` and `head_shift` px, an illumination gradient of up to `illumination`, and sensor noise.
+    px at 128 px), times `mouth_gain` for the `MOUTH_UNITS` (the drawn mouth is a high-contrast line, so the flow
+    sees its motion more sharply than a real mouth's); then the nuisances: a blink with probability
+    `blink_probability` (not an AU label), a gaze shift of up to 1.5 px with probability `gaze_probability` (drawn
+    from its own generator, so that switching it on leaves everything else of a sample unchanged and variants of the
+    generator compare pair by pair), head motion up to `head_degrees` and `head_shift` px, an illumination gradient
+    of up to `illumination`, and sensor noise.
     `face_box` is the crop the processor is given: "corpus" frames the face as the corpora's crops do
     (`corpus_face_box`), "head" is the whole head oval, as in the `synthetic` corpus.
     Subject `i` and sample `k` draw from generators seeded by (seed, i) and (seed, i, k): a corpus is deterministic
@@ -156,14 +170,17 @@ def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, se
                 emotion = emotions[int(order[k]) % len(emotions)]
                 options = EMOTION_ACTION_UNITS[emotion]
                 chosen = options[int(rng.integers(len(options)))]
-            units = {unit: float(expressiveness * rng.uniform(0.4, 1.0)) for unit in sorted(chosen)}
+            units = {unit: float(expressiveness * rng.uniform(0.4, 1.0) * (mouth_gain if unit in MOUTH_UNITS else 1.0))
+                     for unit in sorted(chosen)}
             scale = image_size / _REFERENCE_SIZE
             placement = tuple(rng.uniform(-2.0, 2.0, 2) * scale)
             bumps = action_unit_motion(geometry, units, image_size, asymmetry=rng.uniform(0.6, 1.0))
             blink = rng.uniform() < blink_probability
             if blink:
                 bumps += _blink(geometry, image_size, rng.uniform(1.0, 2.0))
-            pair = warp_pair(geometry, base, bumps, placement, rng, nuisances)
+            eyes = np.random.default_rng([seed, i, k, 1])
+            gaze = _gaze(geometry, image_size, eyes.uniform(-1.5, 1.5, 2)) if eyes.uniform() < gaze_probability else []
+            pair = warp_pair(geometry, base, bumps, placement, rng, nuisances, tuple(gaze))
             yield {
                 "sample_id": f"{subject}_{k:04d}",
                 "subject": subject,
@@ -187,11 +204,13 @@ class ActionUnitCorpus(SyntheticCorpus):
 
     def __init__(self, num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,
                  random_fraction: float = 0.25, blink_probability: float = 0.1, illumination: float = 0.02,
-                 head_degrees: float = 1.0, head_shift: float = 1.0, face_box: str = "corpus") -> None:
+                 head_degrees: float = 1.0, head_shift: float = 1.0, face_box: str = "corpus",
+                 gaze_probability: float = 0.0, mouth_gain: float = 1.0) -> None:
         super().__init__(num_subjects, samples_per_subject, seed, image_size)
         if face_box not in FACE_BOXES:
             raise ValueError(f"{self.name} face_box must be one of {FACE_BOXES}, got {face_box!r}")
         limits = {"random_fraction": (random_fraction, 1.0), "blink_probability": (blink_probability, 1.0),
+                  "gaze_probability": (gaze_probability, 1.0), "mouth_gain": (mouth_gain, 1.0),
                   "illumination": (illumination, 1.0), "head_degrees": (head_degrees, 10.0),
                   "head_shift": (head_shift, 10.0)}
         for key, (value, high) in limits.items():
@@ -199,7 +218,8 @@ class ActionUnitCorpus(SyntheticCorpus):
                 raise ValueError(f"{self.name} {key} must be in [0, {high:g}], got {value!r}")
         self.arguments |= {"random_fraction": float(random_fraction), "blink_probability": float(blink_probability),
                            "illumination": float(illumination), "head_degrees": float(head_degrees),
-                           "head_shift": float(head_shift), "face_box": face_box}
+                           "head_shift": float(head_shift), "face_box": face_box,
+                           "gaze_probability": float(gaze_probability), "mouth_gain": float(mouth_gain)}
 
     def features(self, task) -> Features:
         features = super().features(task)

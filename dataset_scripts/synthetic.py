@@ -265,12 +265,15 @@ def make_pair(geometry: FaceGeometry, base: np.ndarray, emotion: str, rng: np.ra
 
 
 def warp_pair(geometry: FaceGeometry, base: np.ndarray, bumps: list[Bump], placement: tuple[float, float],
-              rng: np.random.Generator, nuisances: Nuisances = Nuisances()) -> SyntheticPair:
+              rng: np.random.Generator, nuisances: Nuisances = Nuisances(),
+              nuisance_bumps: tuple[Bump, ...] = ()) -> SyntheticPair:
     """The onset/apex pair of `bumps` (the facial action, in px of this size) on the subject's `base` face.
 
     The onset is the base face shifted by `placement`; the apex warps the onset by the bumps' field (peak bounded by
     MAX_DISPLACEMENT) plus a small rigid head motion, applied with one `cv2.remap` from the base so both frames are
-    interpolated exactly once. Independent sensor noise is added to each frame.
+    interpolated exactly once. Independent sensor noise is added to each frame. `nuisance_bumps` (e.g. a gaze shift)
+    are added like the head motion: after the action's bound and without the centre jitter, which models where a
+    muscle pulls, so they neither rescale the action nor change the random draws of the rest of the pair.
     """
     size = base.shape[0]
     scale = size / _REFERENCE_SIZE
@@ -282,6 +285,8 @@ def warp_pair(geometry: FaceGeometry, base: np.ndarray, bumps: list[Bump], place
     if peak > MAX_DISPLACEMENT * scale:
         field *= MAX_DISPLACEMENT * scale / peak
     displacement = field + _rigid_jitter(size, rng, nuisances.head_degrees, nuisances.head_shift)
+    if nuisance_bumps:
+        displacement += displacement_field(list(nuisance_bumps), size, placement)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     map_x, map_y = xs - np.float32(placement[0]), ys - np.float32(placement[1])
     onset = cv2.remap(base, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)

@@ -14,6 +14,7 @@ from dataset_scripts.action_units import (
     CORPUS_EYE_ROW,
     CORPUS_EYE_SPAN,
     EMOTION_ACTION_UNITS,
+    MOUTH_UNITS,
     RANDOM,
     action_unit_motion,
     action_unit_samples,
@@ -124,3 +125,24 @@ def test_without_head_motion_only_the_action_and_the_noise_change_the_frame():
 
     still = corner_change(head_degrees=0.0, head_shift=0.0)
     assert still < 2.0 and still < corner_change(head_degrees=1.0, head_shift=1.0)
+
+
+def test_gaze_moves_only_the_eyes_and_mouth_gain_scales_only_the_lips():
+    """A gaze shift is drawn from its own generator: switching it on changes the apex around the eyes and nothing else
+    of the sample. `mouth_gain` scales the lip AUs' amplitudes and leaves every other AU's."""
+    kwargs = {"num_subjects": 2, "samples_per_subject": 6, "seed": 1, "head_degrees": 0.0, "head_shift": 0.0}
+    plain = list(action_unit_samples(**kwargs))
+    gazing = list(action_unit_samples(gaze_probability=1.0, **kwargs))
+    subjects = [sample_geometry(np.random.default_rng([1, i])) for i in range(2)]
+    for i, (a, b) in enumerate(zip(plain, gazing)):
+        assert np.array_equal(a["onset"], b["onset"]) and a["au_amplitudes"] == b["au_amplitudes"]
+        changed = np.abs(a["apex"].astype(float) - b["apex"].astype(float)) > 8  # above the sensor noise
+        rows = np.nonzero(changed.any(1))[0]
+        eye_row, reach = subjects[i // 6].eye_y * SIZE, 0.07 * SIZE
+        assert rows.size and np.all(np.abs(rows - eye_row) < reach), (a["sample_id"], rows, eye_row)
+    with pytest.raises(ValueError, match=r"gaze_probability must be in \[0, 1\]"):
+        load_me_dataset("synthetic_au", gaze_probability=2.0)
+    quiet = list(action_unit_samples(mouth_gain=0.5, **kwargs))
+    for a, b in zip(plain, quiet):
+        for unit, full, scaled in zip(ACTION_UNITS, a["au_amplitudes"], b["au_amplitudes"]):
+            assert scaled == pytest.approx(full * (0.5 if unit in MOUTH_UNITS else 1.0)), (a["sample_id"], unit)
