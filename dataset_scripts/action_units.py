@@ -140,7 +140,7 @@ def _gaze(geometry: FaceGeometry, size: int, shift: np.ndarray) -> list[Bump]:
 def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,
                         random_fraction: float = 0.25, blink_probability: float = 0.1, illumination: float = 0.02,
                         head_degrees: float = 1.0, head_shift: float = 1.0, face_box: str = "corpus",
-                        gaze_probability: float = 0.0, mouth_gain: float = 1.0) -> Iterator[dict]:
+                        gaze_probability: float = 0.0, mouth_gain: float = 0.5) -> Iterator[dict]:
     """Yield generated samples as dicts: uint8 frames, the emotion (or `random`), the AUs and their amplitudes.
 
     Per sample: with probability `random_fraction` a random set of 1–3 AUs, otherwise one of the emotion's AU sets
@@ -205,7 +205,7 @@ class ActionUnitCorpus(SyntheticCorpus):
     def __init__(self, num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,
                  random_fraction: float = 0.25, blink_probability: float = 0.1, illumination: float = 0.02,
                  head_degrees: float = 1.0, head_shift: float = 1.0, face_box: str = "corpus",
-                 gaze_probability: float = 0.0, mouth_gain: float = 1.0) -> None:
+                 gaze_probability: float = 0.0, mouth_gain: float = 0.5) -> None:
         super().__init__(num_subjects, samples_per_subject, seed, image_size)
         if face_box not in FACE_BOXES:
             raise ValueError(f"{self.name} face_box must be one of {FACE_BOXES}, got {face_box!r}")
