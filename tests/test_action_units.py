@@ -142,6 +142,8 @@ def test_gaze_moves_only_the_eyes_and_mouth_gain_scales_only_the_lips():
         assert rows.size and np.all(np.abs(rows - eye_row) < reach), (a["sample_id"], rows, eye_row)
     with pytest.raises(ValueError, match=r"gaze_probability must be in \[0, 1\]"):
         load_me_dataset("synthetic_au", gaze_probability=2.0)
+    with pytest.raises(ValueError, match=r"mouth_gain must be in \[0, 1\], got 1.5"):
+        load_me_dataset("synthetic_au", mouth_gain=1.5)
     loud = list(action_unit_samples(mouth_gain=1.0, **kwargs))
     quiet = list(action_unit_samples(mouth_gain=0.5, **kwargs))
     for a, b in zip(loud, quiet):
