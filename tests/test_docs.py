@@ -71,3 +71,49 @@ def test_model_index_values_are_recomputed_from_the_committed_predictions():
         assert "mean of seeds 1-3" in result.metric_name, result.metric_name
         mean = table[CARD_METRICS[result.metric_type]][0]
         assert result.metric_value == round(mean, 4), (result.metric_name, result.metric_value, mean)
+
+
+# A card column and where its number lives in a results.json's "metrics": (section, corpus or None, metric).
+RESULT_COLUMNS = {
+    "UF1": ("overall", None, "uf1"), "UAR": ("overall", None, "uar"), "acc": ("overall", None, "accuracy"),
+    "CASME II UF1": ("per_corpus", "casme2", "uf1"), "SAMM UF1": ("per_corpus", "samm", "uf1"),
+    "SMIC UF1": ("per_corpus", "smic", "uf1"), "last-epoch UF1": ("last_epoch", None, "uf1"),
+}
+
+
+def card_rows_citing_results(text: str) -> list[tuple[str, dict[str, str]]]:
+    """The card's table rows whose first cell names a folder of results/ in backticks, as (folder, {column: cell})."""
+    rows, header = [], None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if header is None:
+            header = cells
+        elif cells[0].startswith("`megc") and "`" in cells[0][1:]:
+            rows.append((cells[0][1:cells[0].index("`", 1)], dict(zip(header, cells))))
+    return rows
+
+
+def test_card_rows_naming_a_results_folder_are_recomputed_from_its_predictions():
+    """A card row naming a run folder shows that run's figures, recomputed from its committed folds, to 4 decimals."""
+    from epir_hf.training import compute_results, load_metric
+    from epir_hf.training.results import read_fold_records
+    from epir_hf.training.run_config import RunConfig
+
+    rows = card_rows_citing_results((REPO_ROOT / "model_card.md").read_text())
+    assert any(folder == "megc2019-oracle-60ep" for folder, _ in rows), rows
+    metric = load_metric()
+    for folder, cells in rows:
+        run = REPO_ROOT / "results" / folder
+        results = compute_results(read_fold_records(run), RunConfig.from_output_dir(run), metric=metric)
+        assert results["folds_completed"] == results["folds_total"], folder
+        checked = [column for column in cells if column in RESULT_COLUMNS]
+        assert checked, (folder, cells)
+        for column in checked:
+            section, corpus, name = RESULT_COLUMNS[column]
+            figures = results["metrics"][section]
+            figures = figures["overall"] if section == "last_epoch" else figures
+            figures = figures[corpus] if corpus else figures
+            assert cells[column] == f"{figures[name]:.4f}", (folder, column, cells[column], figures[name])
