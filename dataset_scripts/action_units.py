@@ -94,6 +94,10 @@ RANDOM = "random"
 CORPUS_EYE_ROW = 0.22
 CORPUS_EYE_SPAN = 0.5
 FACE_BOXES = ("corpus", "head")
+# The generator's numeric options and their upper bounds (each is >= 0): probabilities and fractions up to 1, head
+# motion up to 10 degrees and 10 px (beyond that the warp is no longer a micro-movement).
+GENERATOR_LIMITS = {"random_fraction": 1.0, "blink_probability": 1.0, "gaze_probability": 1.0, "mouth_gain": 1.0,
+                    "illumination": 1.0, "head_degrees": 10.0, "head_shift": 10.0}
 
 
 def corpus_face_box(geometry: FaceGeometry, placement: tuple[float, float], size: int) -> tuple[int, int, int, int]:
@@ -125,8 +129,8 @@ def action_unit_motion(geometry: FaceGeometry, units: dict[str, float], size: in
 def _blink(geometry: FaceGeometry, size: int, closure: float) -> list[Bump]:
     """A partial blink: both upper lids move down by `closure` px (at 128 px)."""
     scale = size / _REFERENCE_SIZE
-    return [Bump(_landmarks(geometry, side, float(size))["ex"], _landmarks(geometry, side, float(size))["upper_lid"],
-                 0.03 * size, 0.0, closure * scale) for side in (-1.0, 1.0)]
+    lids = [_landmarks(geometry, side, float(size)) for side in (-1.0, 1.0)]
+    return [Bump(marks["ex"], marks["upper_lid"], 0.03 * size, 0.0, closure * scale) for marks in lids]
 
 
 def _gaze(geometry: FaceGeometry, size: int, shift: np.ndarray) -> list[Bump]:
@@ -135,6 +139,21 @@ def _gaze(geometry: FaceGeometry, size: int, shift: np.ndarray) -> list[Bump]:
     return [Bump(_landmarks(geometry, side, float(size))["ex"], geometry.eye_y * size,
                  0.7 * geometry.eye_axes[1] * size, float(shift[0]) * scale, float(shift[1]) * scale)
             for side in (-1.0, 1.0)]
+
+
+def check_generator_arguments(name: str, face_box: str, **values: float) -> dict[str, float]:
+    """The generator's numeric options as floats; a ValueError names the first one that is not a number within
+    `GENERATOR_LIMITS`, or a `face_box` not in `FACE_BOXES`."""
+    if face_box not in FACE_BOXES:
+        raise ValueError(f"{name} face_box must be one of {FACE_BOXES}, got {face_box!r}")
+    checked = {}
+    for key, value in values.items():
+        high = GENERATOR_LIMITS[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= value <= high:
+            raise ValueError(f"{name} {key} must be a number in [0, {high:g}], got {value!r}")
+        checked[key] = float(value)
+    return checked
 
 
 def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,
@@ -156,6 +175,10 @@ def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, se
     Subject `i` and sample `k` draw from generators seeded by (seed, i) and (seed, i, k): a corpus is deterministic
     per seed, and growing it keeps the existing samples.
     """
+    check_generator_arguments("action_unit_samples", face_box, random_fraction=random_fraction,
+                              blink_probability=blink_probability, gaze_probability=gaze_probability,
+                              mouth_gain=mouth_gain, illumination=illumination, head_degrees=head_degrees,
+                              head_shift=head_shift)
     emotions = SYNTHETIC_CLASSES
     nuisances = Nuisances(head_degrees=head_degrees, head_shift=head_shift, illumination=illumination)
     for i, person in generated_subjects(num_subjects, samples_per_subject, seed, image_size, "au{:03d}"):
@@ -207,19 +230,11 @@ class ActionUnitCorpus(SyntheticCorpus):
                  head_degrees: float = 1.0, head_shift: float = 1.0, face_box: str = "corpus",
                  gaze_probability: float = 0.0, mouth_gain: float = 0.5) -> None:
         super().__init__(num_subjects, samples_per_subject, seed, image_size)
-        if face_box not in FACE_BOXES:
-            raise ValueError(f"{self.name} face_box must be one of {FACE_BOXES}, got {face_box!r}")
-        limits = {"random_fraction": (random_fraction, 1.0), "blink_probability": (blink_probability, 1.0),
-                  "gaze_probability": (gaze_probability, 1.0), "mouth_gain": (mouth_gain, 1.0),
-                  "illumination": (illumination, 1.0), "head_degrees": (head_degrees, 10.0),
-                  "head_shift": (head_shift, 10.0)}
-        for key, (value, high) in limits.items():
-            if not 0.0 <= value <= high:
-                raise ValueError(f"{self.name} {key} must be in [0, {high:g}], got {value!r}")
-        self.arguments |= {"random_fraction": float(random_fraction), "blink_probability": float(blink_probability),
-                           "illumination": float(illumination), "head_degrees": float(head_degrees),
-                           "head_shift": float(head_shift), "face_box": face_box,
-                           "gaze_probability": float(gaze_probability), "mouth_gain": float(mouth_gain)}
+        options = check_generator_arguments(
+            self.name, face_box, random_fraction=random_fraction, blink_probability=blink_probability,
+            illumination=illumination, head_degrees=head_degrees, head_shift=head_shift,
+            gaze_probability=gaze_probability, mouth_gain=mouth_gain)
+        self.arguments |= options | {"face_box": face_box}
 
     def features(self, task) -> Features:
         features = super().features(task)

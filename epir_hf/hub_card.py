@@ -122,6 +122,9 @@ def model_card(model: PreTrainedModel, image_processor: Any = None,
     """The filled-in card of `model`; without a `record` it says that the training is not recorded."""
     config = model.config
     record_versions = record.versions if record is not None else library_versions()
+    if config.model_type not in MODEL_DESCRIPTIONS:
+        raise ValueError(f"model_card writes cards for the model types {sorted(MODEL_DESCRIPTIONS)}, got a model of "
+                         f"type {config.model_type!r}")
     name, paper, description = MODEL_DESCRIPTIONS[config.model_type]
     data = ModelCardData(library_name="transformers", license="apache-2.0", tags=[*CARD_TAGS, config.model_type],
                          inference=False)

@@ -90,12 +90,16 @@ def test_loads_as_a_dataset_with_au_labels(tmp_path):
     assert len(dataset) == 8 and len(dataset[0]["action_units"]) == len(ACTION_UNITS)
     with pytest.raises(ValueError, match="unknown action units"):
         action_unit_motion(sample_geometry(np.random.default_rng(0)), {"AU99": 1.0}, SIZE)
-    with pytest.raises(ValueError, match=r"random_fraction must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"random_fraction must be a number in \[0, 1\]"):
         load_me_dataset("synthetic_au", random_fraction=1.5, cache_dir=str(tmp_path))
-    with pytest.raises(ValueError, match=r"head_degrees must be in \[0, 10\]"):
+    with pytest.raises(ValueError, match=r"head_degrees must be a number in \[0, 10\]"):
         load_me_dataset("synthetic_au", head_degrees=-1.0, cache_dir=str(tmp_path))
     with pytest.raises(ValueError, match=r"face_box must be one of \('corpus', 'head'\), got 'tight'"):
         load_me_dataset("synthetic_au", face_box="tight", cache_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"illumination must be a number in \[0, 1\], got 'strong'"):
+        load_me_dataset("synthetic_au", illumination="strong", cache_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"action_unit_samples blink_probability must be a number in \[0, 1\]"):
+        next(action_unit_samples(blink_probability=-0.1))
 
 
 def test_corpus_face_box_frames_the_face_like_the_corpora_crops():
@@ -140,9 +144,9 @@ def test_gaze_moves_only_the_eyes_and_mouth_gain_scales_only_the_lips():
         rows = np.nonzero(changed.any(1))[0]
         eye_row, reach = subjects[i // 6].eye_y * SIZE, 0.07 * SIZE
         assert rows.size and np.all(np.abs(rows - eye_row) < reach), (a["sample_id"], rows, eye_row)
-    with pytest.raises(ValueError, match=r"gaze_probability must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"gaze_probability must be a number in \[0, 1\]"):
         load_me_dataset("synthetic_au", gaze_probability=2.0)
-    with pytest.raises(ValueError, match=r"mouth_gain must be in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"mouth_gain must be a number in \[0, 1\], got 1.5"):
         load_me_dataset("synthetic_au", mouth_gain=1.5)
     loud = list(action_unit_samples(mouth_gain=1.0, **kwargs))
     quiet = list(action_unit_samples(mouth_gain=0.5, **kwargs))
