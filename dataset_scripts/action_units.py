@@ -159,7 +159,8 @@ def check_generator_arguments(name: str, face_box: str, **values: float) -> dict
 def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,
                         random_fraction: float = 0.25, blink_probability: float = 0.1, illumination: float = 0.02,
                         head_degrees: float = 1.0, head_shift: float = 1.0, face_box: str = "corpus",
-                        gaze_probability: float = 0.0, mouth_gain: float = 0.5) -> Iterator[dict]:
+                        gaze_probability: float = 0.0, mouth_gain: float = 0.5,
+                        still_background: bool = False) -> Iterator[dict]:
     """Yield generated samples as dicts: uint8 frames, the emotion (or `random`), the AUs and their amplitudes.
 
     Per sample: with probability `random_fraction` a random set of 1–3 AUs, otherwise one of the emotion's AU sets
@@ -168,8 +169,9 @@ def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, se
     sees its motion more sharply than a real mouth's); then the nuisances: a blink with probability
     `blink_probability` (not an AU label), a gaze shift of up to 1.5 px with probability `gaze_probability` (drawn
     from its own generator, so that switching it on leaves everything else of a sample unchanged and variants of the
-    generator compare pair by pair), head motion up to `head_degrees` and `head_shift` px, an illumination gradient
-    of up to `illumination`, and sensor noise.
+    generator compare pair by pair), head motion up to `head_degrees` and `head_shift` px (of the head alone,
+    against a still background, with `still_background`), an illumination gradient of up to `illumination`, and
+    sensor noise.
     `face_box` is the crop the processor is given: "corpus" frames the face as the corpora's crops do
     (`corpus_face_box`), "head" is the whole head oval, as in the `synthetic` corpus.
     Subject `i` and sample `k` draw from generators seeded by (seed, i) and (seed, i, k): a corpus is deterministic
@@ -180,7 +182,8 @@ def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, se
                               mouth_gain=mouth_gain, illumination=illumination, head_degrees=head_degrees,
                               head_shift=head_shift)
     emotions = SYNTHETIC_CLASSES
-    nuisances = Nuisances(head_degrees=head_degrees, head_shift=head_shift, illumination=illumination)
+    nuisances = Nuisances(head_degrees=head_degrees, head_shift=head_shift, illumination=illumination,
+                          still_background=bool(still_background))
     for i, person in generated_subjects(num_subjects, samples_per_subject, seed, image_size, "au{:03d}"):
         subject, geometry, base = person.name, person.geometry, person.base
         expressiveness, order = person.expressiveness, person.order
@@ -228,13 +231,15 @@ class ActionUnitCorpus(SyntheticCorpus):
     def __init__(self, num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,
                  random_fraction: float = 0.25, blink_probability: float = 0.1, illumination: float = 0.02,
                  head_degrees: float = 1.0, head_shift: float = 1.0, face_box: str = "corpus",
-                 gaze_probability: float = 0.0, mouth_gain: float = 0.5) -> None:
+                 gaze_probability: float = 0.0, mouth_gain: float = 0.5, still_background: bool = False) -> None:
         super().__init__(num_subjects, samples_per_subject, seed, image_size)
         options = check_generator_arguments(
             self.name, face_box, random_fraction=random_fraction, blink_probability=blink_probability,
             illumination=illumination, head_degrees=head_degrees, head_shift=head_shift,
             gaze_probability=gaze_probability, mouth_gain=mouth_gain)
-        self.arguments |= options | {"face_box": face_box}
+        if not isinstance(still_background, (bool, np.bool_)):
+            raise ValueError(f"{self.name} still_background must be True or False, got {still_background!r}")
+        self.arguments |= options | {"face_box": face_box, "still_background": bool(still_background)}
 
     def features(self, task) -> Features:
         features = super().features(task)

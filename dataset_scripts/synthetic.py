@@ -239,6 +239,16 @@ def _rigid_jitter(size: int, rng: np.random.Generator, max_degrees: float = 0.4,
     return np.stack([dx, dy], axis=-1).astype(np.float32)
 
 
+def _head_mask(geometry: FaceGeometry, size: int, placement: tuple[float, float]) -> np.ndarray:
+    """1 on the head oval (shifted by `placement`), 0 on the background, feathered over about 1 px at 128 px so the
+    warp stays continuous."""
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    cx, cy = geometry.center[0] * size + placement[0], geometry.center[1] * size + placement[1]
+    inside = ((xs - cx) / (geometry.head_axes[0] * size)) ** 2 + ((ys - cy) / (geometry.head_axes[1] * size)) ** 2
+    mask = (inside <= 1.0).astype(np.float32)
+    return cv2.GaussianBlur(mask, (0, 0), size / _REFERENCE_SIZE)
+
+
 def _add_sensor_noise(image: np.ndarray, rng: np.random.Generator, gain: float | np.ndarray) -> np.ndarray:
     noisy = image * gain + rng.normal(0.0, 1.5, image.shape).astype(np.float32)
     return np.round(np.clip(noisy, 0.0, 255.0)).astype(np.uint8)
@@ -247,11 +257,14 @@ def _add_sensor_noise(image: np.ndarray, rng: np.random.Generator, gain: float |
 @dataclass(frozen=True)
 class Nuisances:
     """What changes between onset and apex besides the facial action: head motion (degrees and px at 128 px), and
-    an apex lit by a smooth gradient of up to `illumination` relative change (0: only a global gain of ±0.5 %)."""
+    an apex lit by a smooth gradient of up to `illumination` relative change (0: only a global gain of ±0.5 %).
+    With `still_background` the head motion moves the head oval only, as a fixed camera sees a moving head: the
+    face's outline then moves against the background, which leaves strain along it; otherwise the whole frame moves."""
 
     head_degrees: float = 0.4
     head_shift: float = 0.4
     illumination: float = 0.0
+    still_background: bool = False
 
 
 def make_pair(geometry: FaceGeometry, base: np.ndarray, emotion: str, rng: np.random.Generator,
@@ -284,7 +297,10 @@ def warp_pair(geometry: FaceGeometry, base: np.ndarray, bumps: list[Bump], place
     peak = float(np.hypot(field[..., 0], field[..., 1]).max())
     if peak > MAX_DISPLACEMENT * scale:
         field *= MAX_DISPLACEMENT * scale / peak
-    displacement = field + _rigid_jitter(size, rng, nuisances.head_degrees, nuisances.head_shift)
+    head_motion = _rigid_jitter(size, rng, nuisances.head_degrees, nuisances.head_shift)
+    if nuisances.still_background:
+        head_motion *= _head_mask(geometry, size, placement)[..., None]
+    displacement = field + head_motion
     if nuisance_bumps:
         displacement += displacement_field(list(nuisance_bumps), size, placement)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
