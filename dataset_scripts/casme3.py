@@ -14,7 +14,6 @@ import re
 from .samples import Sample, SheetCorpus, as_frame_number, cell_text, invalid_indices
 
 
-
 class Casme3(SheetCorpus):
     """CAS(ME)^3 part A; `frames_dir` (default `data_dir`) holds the subject folders (spNO.*)."""
 

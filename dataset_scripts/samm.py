@@ -13,7 +13,6 @@ import re
 from .samples import Sample, SheetCorpus, as_frame_number, cell_text, invalid_indices, subject_number
 
 
-
 def subject_id(value: object) -> str:
     """The sheet numbers subjects (6); folders, file names and the MEGC releases use "006"."""
     return f"{subject_number(value, 'SAMM'):03d}"

@@ -8,8 +8,9 @@ import pytest
 
 from epir_hf.training import RunConfig
 
-SETTINGS = {"protocol": "honest", "seed": 1, "dataset": "synthetic", "subjects": ["s1", "s2"], "label_names": ["a", "b"],
-            "model_config": {"hidden_size": 8}, "training": {"learning_rate": 0.001}, "recipe": {"balance": "loss"}}
+SETTINGS = {"protocol": "honest", "seed": 1, "dataset": "synthetic", "subjects": ["s1", "s2"],
+            "label_names": ["a", "b"], "model_config": {"hidden_size": 8}, "training": {"learning_rate": 0.001},
+            "recipe": {"balance": "loss"}}
 
 
 def test_json_round_trip_and_differences_by_path(tmp_path):

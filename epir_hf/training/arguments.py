@@ -73,9 +73,9 @@ class LOSOArguments:
     processor_name_or_path: str | None = field(default=None, metadata={
         "help": "EPIRImageProcessor to use (a folder or Hub id); default: EPIRImageProcessor()."})
     cpu_threads: int = field(default=1, metadata={
-        "help": "torch intra-op threads per fold (torch.set_num_threads). EPIR's matrices are small, so a second thread "
-                "on the same fold mostly waits on the first (a composite fold ran over 5x slower with 2 threads than "
-                "with 1 on 2 CPU cores): more cores are used by running more folds at once (--fold_workers)."})
+        "help": "torch intra-op threads per fold (torch.set_num_threads). EPIR's matrices are small, so a second "
+                "thread on the same fold mostly waits on the first (a composite fold ran over 5x slower with 2 threads "
+                "than with 1 on 2 CPU cores): more cores are used by running more folds at once (--fold_workers)."})
     fold_workers: str = field(default="auto", metadata={
         "help": "Folds trained at once, each in its own worker process: 'auto' or a number (1: one after the other "
                 "in this process). auto = --folds_per_device per visible GPU, or on CPU the available cores divided "
