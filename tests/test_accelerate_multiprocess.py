@@ -122,3 +122,43 @@ def test_two_ranks_train_each_fold_data_parallel_and_pool_like_one_process(tmp_p
         assert two_records[subject]["sample_ids"] == one_records[subject]["sample_ids"]
         assert two_records[subject]["global_step"] == EPOCHS * steps_per_epoch
         assert one_records[subject]["global_step"] == EPOCHS * math.ceil(train_samples / BATCH)
+
+
+def _rank_waiting_for_a_slow_main_process(rank: int, port: int, outcomes) -> None:
+    """One of two gloo ranks whose process group times out after 2 s; the main process takes 5 s to prepare."""
+    import time
+    from datetime import timedelta
+
+    import torch.distributed as dist
+    from accelerate import PartialState
+
+    from epir_hf.training.experiment import main_process_first
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
+                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2")
+    dist.init_process_group("gloo", rank=rank, world_size=2, timeout=timedelta(seconds=2))
+    state = PartialState(cpu=True)
+    try:
+        with main_process_first("inputs"):
+            if state.is_main_process:
+                time.sleep(5)
+        outcomes[rank] = "passed"
+    except RuntimeError as error:
+        outcomes[rank] = f"failed: {error}"
+
+
+def test_other_ranks_wait_for_the_inputs_longer_than_the_process_group_timeout():
+    """The main process prepares the inputs (a flow pass can take hours) while the others wait; that wait is
+    `main_process_first`'s own, not the process group's timeout (here 2 s), which would end them first."""
+    context = torch.multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        outcomes = manager.dict()
+        port = _free_port()
+        processes = [context.Process(target=_rank_waiting_for_a_slow_main_process,
+                                     args=(rank, port, outcomes)) for rank in (0, 1)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=120)
+        result = dict(outcomes)
+    assert result == {0: "passed", 1: "passed"}, result

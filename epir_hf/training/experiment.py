@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
 from accelerate import PartialState
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
@@ -99,6 +103,33 @@ def build_config(loso_args: LOSOArguments, label_names: list[str],
     return type(config).from_dict({**config.to_dict(), **overrides})
 
 
+# How long the other processes wait for the main one to prepare the inputs: a flow pass over a raw corpus can take
+# hours, far beyond a process group's default timeout (30 min), which would otherwise end them first.
+INPUTS_WAIT = timedelta(hours=48)
+_WAITS = itertools.count()  # every process makes the same calls in the same order, so the keys agree
+
+
+@contextmanager
+def main_process_first(key: str) -> Iterator[None]:
+    """Run the block in the main process first, then in the others, which wait up to `INPUTS_WAIT` for it.
+
+    Unlike `PartialState().main_process_first()`, the wait does not meet in a collective, which ends at the process
+    group's timeout (transformers does not even pass `--ddp_timeout` to CPU process groups): the main process sets
+    `key` in the process group's store when it is done, and the others wait for that key.
+    """
+    state = PartialState()
+    if state.num_processes == 1 or not dist.is_initialized():
+        yield
+        return
+    key = f"{key}/{next(_WAITS)}"
+    store = dist.distributed_c10d._get_default_store()
+    if not state.is_main_process:
+        store.wait([key], INPUTS_WAIT)
+    yield
+    if state.is_main_process:
+        store.set(key, "done")
+
+
 def load_data(loso_args: LOSOArguments, image_processor: EPIRImageProcessor) -> tuple[LOSOData, list[str]]:
     """Load the corpus, turn it into model inputs with the processor, and hold it in memory."""
     from dataset_scripts import load_me_dataset, prepare_model_inputs
@@ -107,7 +138,7 @@ def load_data(loso_args: LOSOArguments, image_processor: EPIRImageProcessor) -> 
         raise FileNotFoundError(f"--data_dir {loso_args.data_dir!r} does not exist or is not a folder "
                                 f"(expected the {loso_args.dataset} corpus there).")
     # Under several processes, the main process builds the cache and the others then read it.
-    with PartialState().main_process_first():
+    with main_process_first("epir-hf/dataset"):
         dataset = load_me_dataset(loso_args.dataset, data_dir=loso_args.data_dir, **loso_args.load_kwargs())
     if not loso_args.train_full:
         # The subjects are known now: a bad --folds fails before the flow pass, which can take hours.
@@ -116,7 +147,7 @@ def load_data(loso_args: LOSOArguments, image_processor: EPIRImageProcessor) -> 
                              f"{loso_args.dataset} has {corpora}.")
         groups = dataset["dataset"] if loso_args.fold_by == "dataset" else dataset["subject"]
         select_folds(loso_subjects(groups), loso_args.folds, loso_args.fold_shard)
-    with PartialState().main_process_first():
+    with main_process_first("epir-hf/model-inputs"):
         prepared = prepare_model_inputs(dataset, image_processor)
     if loso_args.train_full:
         # Recorded after the flows are prepared: the processor is part of their cache key.
