@@ -30,9 +30,9 @@ from transformers.trainer_utils import IntervalStrategy, SaveStrategy, Scheduler
 from dataset_scripts import load_me_dataset, prepare_model_inputs
 from dataset_scripts.action_units import ACTION_UNITS
 from epir_hf import EPIRConfig, EPIRForImageClassification, EPIRImageProcessor
-from epir_hf.training.arguments import json_object_argument
+from epir_hf.training.arguments import PREPROCESSING_WORKERS_HELP, check_preprocessing_workers, json_object_argument
 from epir_hf.training.cli import run_command
-from epir_hf.training.experiment import check_output_dir, load_pretrained
+from epir_hf.training.experiment import check_output_dir, load_pretrained, main_process_first
 from epir_hf.training.run_config import record_settings
 
 SETTINGS_FILENAME = "pretrain_config.json"
@@ -51,7 +51,11 @@ class PretrainArguments:
         "help": "JSON object of EPIRConfig changes, e.g. '{\"hidden_size\": 128}': fine-tune with the same ones."})
     processor_name_or_path: str | None = field(default=None, metadata={
         "help": "EPIRImageProcessor to compute the flows with (a folder or Hub id); default: EPIRImageProcessor()."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": PREPROCESSING_WORKERS_HELP})
     cpu_threads: int = field(default=1, metadata={"help": "torch intra-op threads (torch.set_num_threads)."})
+
+    def __post_init__(self):
+        check_preprocessing_workers(self.preprocessing_num_workers)
 
 
 @dataclass
@@ -103,7 +107,9 @@ def main(argv: list[str] | None = None) -> Path:
                 "batch_size": training_args.per_device_train_batch_size, "learning_rate": training_args.learning_rate}
     record_settings(output_dir / SETTINGS_FILENAME, settings, "a pretraining")
 
-    prepared = prepare_model_inputs(load_me_dataset("synthetic_au", **corpus), processor)
+    with main_process_first("epir-hf/pretraining-inputs"):  # under several processes, one computes the flows
+        prepared = prepare_model_inputs(load_me_dataset("synthetic_au", **corpus), processor,
+                                        num_proc=arguments.preprocessing_num_workers)
     tensors = prepared.with_format("torch", columns=["pixel_values", "action_units"])[:]
     train = StackDataset(pixel_values=tensors["pixel_values"].float(), labels=tensors["action_units"].float())
     set_seed(training_args.seed)

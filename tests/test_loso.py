@@ -510,6 +510,7 @@ def test_bad_folds_and_shard_arguments_are_clear_errors(assets, tmp_path):
     (["--label_smoothing_factor", "0.1"], "--label_smoothing"),
     (["--inner_folds", "1"], "--inner_folds"),
     (["--cpu_threads", "0"], "--cpu_threads"),
+    (["--preprocessing_num_workers", "0"], "--preprocessing_num_workers"),
     (["--fold_workers", "0"], "--fold_workers"),
     (["--fold_workers", "many"], "--fold_workers"),
     (["--folds_per_device", "0"], "--folds_per_device"),
@@ -522,6 +523,24 @@ def test_bad_folds_and_shard_arguments_are_clear_errors(assets, tmp_path):
 def test_bad_arguments_are_clear_errors(argv, message):
     with pytest.raises(ValueError, match=message):
         parse_loso_arguments(argv)
+
+
+def test_flow_pass_in_two_processes_gives_the_same_inputs(assets, tmp_path):
+    """--preprocessing_num_workers reaches the flow pass (datasets.map num_proc), which then writes its cache in
+    one shard per process; the inputs are those of the one-process pass."""
+    from epir_hf.training.experiment import load_data
+
+    inputs = {}
+    for workers in ((), ("--preprocessing_num_workers", "2")):
+        cache = tmp_path / f"cache{len(workers)}"
+        argv = synthetic_argv(assets, tmp_path / "out", *workers)
+        argv[argv.index("--dataset_kwargs") + 1] = json.dumps({**SYNTHETIC, "cache_dir": str(cache)})
+        loso_args, _ = parse_loso_arguments(argv)
+        data, _ = load_data(loso_args, EPIRImageProcessor.from_pretrained(assets / "processor"))
+        inputs[len(workers)] = data
+        shards = list(cache.rglob("*_of_00002.arrow"))
+        assert bool(shards) == bool(workers), shards
+    assert torch.equal(inputs[0].pixel_values, inputs[2].pixel_values)
 
 
 def test_missing_data_dir_is_a_clear_error(tmp_path):

@@ -25,6 +25,16 @@ from .folds import parse_fold_shard
 from .pretrained import pretrained_weights
 from .trainer import TrainingRecipe
 
+PREPROCESSING_WORKERS_HELP = (
+    "Processes that compute the flows from a corpus' frames (datasets.map num_proc; default: this process alone). A "
+    "raw corpus' flow pass takes hours on one core; the inputs are the same with any number.")
+
+
+def check_preprocessing_workers(value: int | None) -> None:
+    """At parse time, not after the corpus is loaded: a bad count would otherwise fail inside datasets."""
+    if value is not None and value < 1:
+        raise ValueError(f"--preprocessing_num_workers must be >= 1 (or left unset); got {value}.")
+
 
 @dataclass
 class LOSOArguments:
@@ -72,6 +82,7 @@ class LOSOArguments:
                 "every fold starts from; the head is new. Default: every fold starts from scratch."})
     processor_name_or_path: str | None = field(default=None, metadata={
         "help": "EPIRImageProcessor to use (a folder or Hub id); default: EPIRImageProcessor()."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": PREPROCESSING_WORKERS_HELP})
     cpu_threads: int = field(default=1, metadata={
         "help": "torch intra-op threads per fold (torch.set_num_threads). EPIR's matrices are small, so a second "
                 "thread on the same fold mostly waits on the first (a composite fold ran over 5x slower with 2 threads "
@@ -98,6 +109,7 @@ class LOSOArguments:
                 "on resume: other settings are refused, the same ones train again and replace final."})
 
     def __post_init__(self):
+        check_preprocessing_workers(self.preprocessing_num_workers)
         if self.cpu_threads < 1:
             raise ValueError(f"--cpu_threads must be >= 1; got {self.cpu_threads}.")
         if self.fold_workers != "auto" and not (self.fold_workers.isdigit() and int(self.fold_workers) >= 1):

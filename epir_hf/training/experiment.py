@@ -148,7 +148,7 @@ def load_data(loso_args: LOSOArguments, image_processor: EPIRImageProcessor) -> 
         groups = dataset["dataset"] if loso_args.fold_by == "dataset" else dataset["subject"]
         select_folds(loso_subjects(groups), loso_args.folds, loso_args.fold_shard)
     with main_process_first("epir-hf/model-inputs"):
-        prepared = prepare_model_inputs(dataset, image_processor)
+        prepared = prepare_model_inputs(dataset, image_processor, num_proc=loso_args.preprocessing_num_workers)
     if loso_args.train_full:
         # Recorded after the flows are prepared: the processor is part of their cache key.
         image_processor.training_inputs = describe_training_inputs(loso_args.dataset, dataset.features)
