@@ -141,11 +141,13 @@ def _gaze(geometry: FaceGeometry, size: int, shift: np.ndarray) -> list[Bump]:
             for side in (-1.0, 1.0)]
 
 
-def check_generator_arguments(name: str, face_box: str, **values: float) -> dict[str, float]:
+def check_generator_arguments(name: str, face_box: str, still_background: bool, **values: float) -> dict[str, float]:
     """The generator's numeric options as floats; a ValueError names the first one that is not a number within
-    `GENERATOR_LIMITS`, or a `face_box` not in `FACE_BOXES`."""
+    `GENERATOR_LIMITS`, a `face_box` not in `FACE_BOXES`, or a `still_background` that is not a bool."""
     if face_box not in FACE_BOXES:
         raise ValueError(f"{name} face_box must be one of {FACE_BOXES}, got {face_box!r}")
+    if not isinstance(still_background, (bool, np.bool_)):
+        raise ValueError(f"{name} still_background must be True or False, got {still_background!r}")
     checked = {}
     for key, value in values.items():
         high = GENERATOR_LIMITS[key]
@@ -177,7 +179,7 @@ def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, se
     Subject `i` and sample `k` draw from generators seeded by (seed, i) and (seed, i, k): a corpus is deterministic
     per seed, and growing it keeps the existing samples.
     """
-    check_generator_arguments("action_unit_samples", face_box, random_fraction=random_fraction,
+    check_generator_arguments("action_unit_samples", face_box, still_background, random_fraction=random_fraction,
                               blink_probability=blink_probability, gaze_probability=gaze_probability,
                               mouth_gain=mouth_gain, illumination=illumination, head_degrees=head_degrees,
                               head_shift=head_shift)
@@ -234,11 +236,9 @@ class ActionUnitCorpus(SyntheticCorpus):
                  gaze_probability: float = 0.0, mouth_gain: float = 0.5, still_background: bool = False) -> None:
         super().__init__(num_subjects, samples_per_subject, seed, image_size)
         options = check_generator_arguments(
-            self.name, face_box, random_fraction=random_fraction, blink_probability=blink_probability,
-            illumination=illumination, head_degrees=head_degrees, head_shift=head_shift,
-            gaze_probability=gaze_probability, mouth_gain=mouth_gain)
-        if not isinstance(still_background, (bool, np.bool_)):
-            raise ValueError(f"{self.name} still_background must be True or False, got {still_background!r}")
+            self.name, face_box, still_background, random_fraction=random_fraction,
+            blink_probability=blink_probability, illumination=illumination, head_degrees=head_degrees,
+            head_shift=head_shift, gaze_probability=gaze_probability, mouth_gain=mouth_gain)
         self.arguments |= options | {"face_box": face_box, "still_background": bool(still_background)}
 
     def features(self, task) -> Features:

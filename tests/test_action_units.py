@@ -146,6 +146,8 @@ def test_still_background_moves_the_head_and_leaves_the_background():
     assert corner_change(fixed) < 2.0 < corner_change(moving)
     with pytest.raises(ValueError, match="still_background must be True or False, got 'yes'"):
         load_me_dataset("synthetic_au", still_background="yes")
+    with pytest.raises(ValueError, match="action_unit_samples still_background must be True or False, got 1"):
+        next(action_unit_samples(still_background=1))
 
 def test_gaze_moves_only_the_eyes_and_mouth_gain_scales_only_the_lips():
     """A gaze shift is drawn from its own generator: switching it on changes the apex around the eyes and nothing else
