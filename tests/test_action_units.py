@@ -131,7 +131,6 @@ def test_without_head_motion_only_the_action_and_the_noise_change_the_frame():
     assert still < 2.0 and still < corner_change(head_degrees=1.0, head_shift=1.0)
 
 
-
 def test_still_background_moves_the_head_and_leaves_the_background():
     """With `still_background` the head motion moves the head oval alone: the face's centre is warped exactly as
     without it, and the background corner changes by the sensor noise alone."""
@@ -140,6 +139,7 @@ def test_still_background_moves_the_head_and_leaves_the_background():
     moving, fixed = (next(action_unit_samples(still_background=still, **kwargs)) for still in (False, True))
     centre = (slice(54, 74), slice(54, 74))
     assert np.array_equal(moving["apex"][centre], fixed["apex"][centre])
+
     def corner_change(sample: dict) -> float:
         return float(np.abs(sample["apex"][:12, :12].astype(float) - sample["onset"][:12, :12].astype(float)).mean())
 
@@ -148,6 +148,7 @@ def test_still_background_moves_the_head_and_leaves_the_background():
         load_me_dataset("synthetic_au", still_background="yes")
     with pytest.raises(ValueError, match="action_unit_samples still_background must be True or False, got 1"):
         next(action_unit_samples(still_background=1))
+
 
 def test_gaze_moves_only_the_eyes_and_mouth_gain_scales_only_the_lips():
     """A gaze shift is drawn from its own generator: switching it on changes the apex around the eyes and nothing else

@@ -53,7 +53,6 @@ def test_card_without_training_record_is_generic(tmp_path):
     assert "| parameters | " in card.text and "50 → 50 → 27" in card.text  # the config is described all the same
 
 
-
 def test_card_for_a_model_type_it_does_not_describe_names_the_type():
     from transformers import ViTConfig, ViTForImageClassification
 
@@ -63,6 +62,7 @@ def test_card_for_a_model_type_it_does_not_describe_names_the_type():
                                               intermediate_size=64, image_size=28, patch_size=7, num_channels=3))
     with pytest.raises(ValueError, match="got a model of type 'vit'"):
         model_card(vit)
+
 
 def test_card_states_what_the_record_gives(tmp_path):
     card = saved_card(tmp_path, TrainingRecord(**RECORD))

@@ -53,6 +53,12 @@ def test_rerunning_resumes_and_other_settings_are_refused(assets, pretrained):
         load_script("examples/pretrain.py").main(pretrain_argv(assets, output_dir, "--corpus_seed", "3"))
 
 
+
+def test_a_bad_flow_pass_worker_count_is_refused_before_any_work(assets, tmp_path):
+    with pytest.raises(ValueError, match=r"--preprocessing_num_workers must be >= 1 \(or left unset\); got 0"):
+        load_script("examples/pretrain.py").main(pretrain_argv(assets, tmp_path, "--preprocessing_num_workers", "0"))
+    assert not any(tmp_path.iterdir())
+
 def test_every_fold_starts_from_the_pretrained_encoder_with_a_new_head(assets, pretrained, tmp_path):
     _, final = pretrained
     config = EPIRConfig(**TINY_MODEL)
