@@ -7,8 +7,13 @@ an optical-flow pass over a corpus needs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from datasets import Array3D, Dataset, Features
+
+if TYPE_CHECKING:
+    from transformers import BaseImageProcessor
 
 IMAGE_COLUMNS = ("onset", "apex", "flow", "face_box")
 
@@ -19,7 +24,7 @@ def _pixel_size(image_processor) -> tuple[int, int]:
     return int(size["height"]), int(size["width"])
 
 
-def prepare_model_inputs(dataset: Dataset, image_processor, num_proc: int | None = None,
+def prepare_model_inputs(dataset: Dataset, image_processor: BaseImageProcessor, num_proc: int | None = None,
                          batch_size: int = 16) -> Dataset:
     """Replace the frames (or precomputed flow) of `dataset` by the model's `pixel_values`.
 

@@ -66,7 +66,7 @@ class FlowCNNConfig(PreTrainedConfig):
         """The smallest side the network's pooling leaves at least one cell of."""
         return 1
 
-    def require(self, condition: bool, field: str, expected: str, value) -> None:
+    def require(self, condition: bool, field: str, expected: str, value: object) -> None:
         if not condition:
             raise ValueError(f"{type(self).__name__}.{field} must be {expected}; got {value!r}.")
 

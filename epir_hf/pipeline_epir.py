@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
-from transformers import ImageClassificationPipeline, Pipeline
+from transformers import BaseImageProcessor, ImageClassificationPipeline, Pipeline, PreTrainedModel
 
 from .apex_spotting import APEX_SCORES, ApexScorer
 from .face_crop import check_box, crop
@@ -328,7 +328,7 @@ class FlowImageClassificationPipeline(ImageClassificationPipeline):
         return {"logits": _classify(self.model, self.mirror, model_inputs["pixel_values"], test_time_flip)[1]}
 
 
-def save_for_hub(model, image_processor, save_directory: str | os.PathLike,
+def save_for_hub(model: PreTrainedModel, image_processor: BaseImageProcessor, save_directory: str | os.PathLike,
                  training: TrainingRecord | None = None) -> list[str]:
     """Save model, image processor, this pipeline and a model card so the folder works with `trust_remote_code=True`.
 

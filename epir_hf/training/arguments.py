@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
-from transformers import HfArgumentParser, PreTrainedConfig, TrainingArguments
+from transformers import BaseImageProcessor, HfArgumentParser, PreTrainedConfig, TrainingArguments
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
 
 from .. import CONFIG_CLASSES
@@ -178,7 +178,7 @@ class LOSOArguments:
             if value is not None and key not in known:
                 raise ValueError(f"{flag} sets {key}, which {name} does not have.")
 
-    def recipe(self, image_processor=None) -> TrainingRecipe:
+    def recipe(self, image_processor: BaseImageProcessor | None = None) -> TrainingRecipe:
         """The recipe; mirrors match `image_processor`'s normalisation of u when one is given."""
         mirror = FlowMirror.from_image_processor(image_processor) if image_processor is not None else FlowMirror()
         augmentation = None

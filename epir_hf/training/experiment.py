@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch.distributed as dist
 from accelerate import PartialState
@@ -34,6 +34,9 @@ from .parallel import FoldWorkers, resolve_fold_workers
 from .run_config import LOSORun, RunConfig
 from .seed_table import write_seed_summary
 from .trainer import LOSOData, TrainingRecipe, build_model
+
+if TYPE_CHECKING:
+    from datasets import Features
 
 
 def load_pretrained(load: Callable[[str], Any], flag: str, name_or_path: str) -> Any:
@@ -156,7 +159,7 @@ def load_data(loso_args: LOSOArguments, image_processor: EPIRImageProcessor) -> 
     return data, list(prepared.features["label"].names)
 
 
-def describe_training_inputs(dataset_name: str, features) -> str:
+def describe_training_inputs(dataset_name: str, features: Features) -> str:
     """What a `--train_full` model is trained on, for its saved processor: which inputs the checkpoint expects."""
     if "flow" in features:
         return (f"{dataset_name}: precomputed onset-apex flow images of the corpus' own face crops, used as they "

@@ -15,18 +15,22 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
 from tqdm.auto import tqdm
-from transformers import PreTrainedConfig, TrainingArguments
+from transformers import BaseImageProcessor, PreTrainedConfig, TrainingArguments
 
 from .folds import completed_folds, fold_path, loso_subjects, select_folds
 from .parallel import FoldWorkers, run_in_workers
 from .results import compute_results, load_metric, read_fold_records, summary_line, write_fold_record, write_results
 from .run_config import RUN_CONFIG_FILENAME, LOSORun, RunConfig
 from .trainer import LOSOData, TrainingRecipe, train_fold
+
+if TYPE_CHECKING:
+    from evaluate import EvaluationModule
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ def _main_process_choice(value: int) -> int:
 
 
 def choose_epoch_inner(config: PreTrainedConfig, train: LOSOData, args: TrainingArguments, recipe: TrainingRecipe,
-                       inner_folds: int, metric) -> tuple[int, list[float]]:
+                       inner_folds: int, metric: EvaluationModule) -> tuple[int, list[float]]:
     """The epoch with the best pooled UF1 over an inner leave-subjects-out split of the training subjects.
 
     Subjects are dealt round robin into `inner_folds` groups (0: one group per subject); each group is held out
@@ -66,7 +70,7 @@ def choose_epoch_inner(config: PreTrainedConfig, train: LOSOData, args: Training
 
 
 def run_fold(subject: str, data: LOSOData, config: PreTrainedConfig, args: TrainingArguments,
-             recipe: TrainingRecipe, protocol: str, inner_folds: int, metric) -> dict:
+             recipe: TrainingRecipe, protocol: str, inner_folds: int, metric: EvaluationModule) -> dict:
     """Train on every subject but `subject`, predict `subject` under `protocol`; returns the fold record."""
     start = time.perf_counter()
     held_out = data.fold_groups == subject
@@ -270,7 +274,7 @@ def run_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers,
 
 
 def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, recipe: TrainingRecipe,
-                     image_processor, run_config: RunConfig, output_dir: str | Path) -> Path:
+                     image_processor: BaseImageProcessor, run_config: RunConfig, output_dir: str | Path) -> Path:
     """Train one model on every subject; save model, processor and pipeline code to `output_dir/final`.
 
     The folder loads with `trust_remote_code=True` where epir_hf is not installed, and its README.md is a model card

@@ -35,6 +35,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -46,6 +47,9 @@ from .experiment import build_config, load_data
 from .folds import loso_subjects, parse_fold_shard
 from .results import load_metric
 from .trainer import LOSOData, train_fold
+
+if TYPE_CHECKING:
+    from evaluate import EvaluationModule
 
 
 def split_own_arguments(argv: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -140,7 +144,8 @@ def fold_key(record: dict) -> str:
     return record["held_out"] if group is None else f"{record['held_out']}:{group}"
 
 
-def uf1_per_epoch(metric, epoch_logits: list[np.ndarray], references: np.ndarray, num_labels: int) -> list[dict]:
+def uf1_per_epoch(metric: EvaluationModule, epoch_logits: list[np.ndarray], references: np.ndarray,
+                  num_labels: int) -> list[dict]:
     return [metric.compute(predictions=logits.argmax(-1), references=references, num_labels=num_labels)
             for logits in epoch_logits]
 

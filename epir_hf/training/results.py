@@ -13,12 +13,16 @@ import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .files import atomic_write_json, read_json
 from .folds import FOLDS_DIRNAME, fold_path
 from .run_config import RunConfig
+
+if TYPE_CHECKING:
+    from evaluate import EvaluationModule
 
 PROTOCOL_NOTES = {
     "honest": "hyperparameters fixed before any test subject is seen; the model after the last epoch predicts "
@@ -53,7 +57,7 @@ def read_fold_records(output_dir: str | Path) -> list[dict]:
     return sorted(records, key=lambda record: record["subject"])
 
 
-def load_metric():
+def load_metric() -> EvaluationModule:
     """The UF1 / UAR / accuracy `evaluate` module, loaded from its path inside the package (no Hub)."""
     import evaluate
 
@@ -62,7 +66,7 @@ def load_metric():
     return evaluate.load(MICRO_EXPRESSION_METRICS_PATH)
 
 
-def compute_results(records: Sequence[dict], run_config: RunConfig, metric=None) -> dict:
+def compute_results(records: Sequence[dict], run_config: RunConfig, metric: EvaluationModule | None = None) -> dict:
     """Pool the predictions of all folds and score them overall, per corpus and per fold."""
     if not records:
         raise ValueError("No finished folds to score.")
@@ -178,7 +182,8 @@ def summary_line(results: dict, output_dir: str | Path) -> str:
     return " ".join(part for part in parts if part)
 
 
-def merge_runs(input_dirs: Sequence[str | Path], output_dir: str | Path, metric=None) -> dict:
+def merge_runs(input_dirs: Sequence[str | Path], output_dir: str | Path,
+               metric: EvaluationModule | None = None) -> dict:
     """Pool the folds of several output dirs (e.g. `--fold_shard` runs) into one result in `output_dir`."""
     if not input_dirs:
         raise ValueError("merge needs at least one input output_dir.")

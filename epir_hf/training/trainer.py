@@ -12,12 +12,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.utils.data import StackDataset, WeightedRandomSampler
 from transformers import (
     AutoModelForImageClassification,
+    BaseImageProcessor,
     PreTrainedConfig,
     Trainer,
     TrainerCallback,
@@ -29,6 +31,9 @@ from transformers.trainer_callback import PrinterCallback
 from ..flow_mirror import FlowMirror, average_with_mirror
 from .augmentation import FlowAugmentation
 from .pretrained import load_backbone, weights_digest
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 
 @dataclass
@@ -53,7 +58,7 @@ class LOSOData:
         return self.corpora if self.fold_by == "dataset" else self.subjects
 
     @classmethod
-    def from_dataset(cls, dataset) -> LOSOData:
+    def from_dataset(cls, dataset: Dataset) -> LOSOData:
         """From a `datasets.Dataset` with `pixel_values`, `label`, `subject`, `dataset` and `sample_id` columns."""
         missing = {"pixel_values", "label", "subject", "dataset", "sample_id"} - set(dataset.column_names)
         if missing:
@@ -234,7 +239,8 @@ def build_model(config: PreTrainedConfig, seed: int, init_from: str | None = Non
 
 def train_fold(config: PreTrainedConfig, train: LOSOData, test_pixel_values: torch.Tensor | None,
                args: TrainingArguments, recipe: TrainingRecipe, record_epochs: bool = False,
-               stop_after_epoch: int | None = None, processing_class=None) -> FoldTraining:
+               stop_after_epoch: int | None = None,
+               processing_class: BaseImageProcessor | None = None) -> FoldTraining:
     """Train a fresh seeded model on `train`; predict `test_pixel_values` after the last (or each) epoch.
 
     With `recipe.balance == "loss"` the model's config gets balanced class weights of `train`'s labels.
