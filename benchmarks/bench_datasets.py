@@ -13,12 +13,14 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 from dataset_scripts import load_me_dataset, prepare_model_inputs
 from epir_hf.image_processing_epir import EPIRImageProcessor
 
 
-def timed(function, *args, **kwargs):
+def timed(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     result = function(*args, **kwargs)
     return result, time.perf_counter() - start

@@ -27,6 +27,7 @@ import platform
 import time
 
 import numpy as np
+from datasets import Dataset
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -38,7 +39,7 @@ from epir_hf import EPIRImageProcessor
 CHANNELS = ("u", "v", "strain")
 
 
-def pixel_values(dataset) -> np.ndarray:
+def pixel_values(dataset: Dataset) -> np.ndarray:
     return np.asarray(dataset.with_format("numpy", columns=["pixel_values"])[:]["pixel_values"], dtype=np.float32)
 
 

@@ -11,6 +11,7 @@ repeated calls (after a warm-up) over at least --seconds; the pipeline runs the 
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -39,7 +40,7 @@ def in_frame(face: np.ndarray, background: np.ndarray) -> np.ndarray:
     return frame
 
 
-def rate(call, seconds: float) -> float:
+def rate(call: Callable[[], object], seconds: float) -> float:
     """Calls per second of `call()`: 1 / the median duration of repeated calls over at least `seconds`.
 
     The median keeps the figure stable on a shared machine, where other jobs stall a few calls.
