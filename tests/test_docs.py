@@ -1,5 +1,6 @@
 """The front door: README and model card within their sizes, the card parseable by the Hub with honest entries only."""
 
+import re
 from pathlib import Path
 
 from huggingface_hub import ModelCard
@@ -73,7 +74,7 @@ def test_model_index_values_are_recomputed_from_the_committed_predictions():
         assert result.metric_value == round(mean, 4), (result.metric_name, result.metric_value, mean)
 
 
-# A card column and where its number lives in a results.json's "metrics": (section, corpus or None, metric).
+# A README or card column and where its number lives in a results.json's "metrics": (section, corpus or None, metric).
 RESULT_COLUMNS = {
     "UF1": ("overall", None, "uf1"), "UAR": ("overall", None, "uar"), "acc": ("overall", None, "accuracy"),
     "CASME II UF1": ("per_corpus", "casme2", "uf1"), "SAMM UF1": ("per_corpus", "samm", "uf1"),
@@ -81,39 +82,67 @@ RESULT_COLUMNS = {
 }
 
 
-def card_rows_citing_results(text: str) -> list[tuple[str, dict[str, str]]]:
-    """The card's table rows whose first cell names a folder of results/ in backticks, as (folder, {column: cell})."""
+def rows_citing_results(text: str) -> list[tuple[str, dict[str, str]]]:
+    """Table rows whose first cell names a folder of results/ in backticks, as (folder, {column: cell}); the cells lose
+    their Markdown emphasis (`*0.8753*`, `**0.6968 ± 0.0193**`)."""
     rows, header = [], None
     for line in text.splitlines():
         if not line.startswith("|"):
             header = None
             continue
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        cells = [cell.strip().strip("*").strip() for cell in line.strip("|").split("|")]
+        folder = re.search(r"`(megc[^`]*)`", cells[0])
         if header is None:
             header = cells
-        elif cells[0].startswith("`megc") and "`" in cells[0][1:]:
-            rows.append((cells[0][1:cells[0].index("`", 1)], dict(zip(header, cells))))
+        elif folder:
+            rows.append((folder.group(1), dict(zip(header, cells))))
     return rows
 
 
-def test_card_rows_naming_a_results_folder_are_recomputed_from_its_predictions():
-    """A card row naming a run folder shows that run's figures, recomputed from its committed folds, to 4 decimals."""
-    from epir_hf.training import compute_results, load_metric
+def cited_figures(folder: Path, metric) -> dict:
+    """{column: cell text} as the run in `folder` gives it: one run's figures, or for a folder of `seed*` runs their
+    mean ± std (the seed table)."""
+    from epir_hf.training import compute_results
     from epir_hf.training.results import read_fold_records
     from epir_hf.training.run_config import RunConfig
+    from epir_hf.training.seed_table import seed_table
 
-    rows = card_rows_citing_results((REPO_ROOT / "model_card.md").read_text())
-    assert {"megc2019-oracle-60ep", "megc2019-oracle-100ep-constant"} <= {folder for folder, _ in rows}, rows
-    metric = load_metric()
-    for folder, cells in rows:
-        run = REPO_ROOT / "results" / folder
+    def results_of(run: Path) -> dict:
         results = compute_results(read_fold_records(run), RunConfig.from_output_dir(run), metric=metric)
-        assert results["folds_completed"] == results["folds_total"], folder
-        checked = [column for column in cells if column in RESULT_COLUMNS]
-        assert checked, (folder, cells)
-        for column in checked:
-            section, corpus, name = RESULT_COLUMNS[column]
-            figures = results["metrics"][section]
-            figures = figures["overall"] if section == "last_epoch" else figures
-            figures = figures[corpus] if corpus else figures
-            assert cells[column] == f"{figures[name]:.4f}", (folder, column, cells[column], figures[name])
+        assert results["folds_completed"] == results["folds_total"], run
+        return results
+
+    def text(figure: float | tuple[float, float]) -> str:
+        return f"{figure[0]:.4f} ± {figure[1]:.4f}" if isinstance(figure, tuple) else f"{figure:.4f}"
+
+    seeds = sorted(folder.glob("seed*"))
+    if seeds:
+        table = seed_table([results_of(run) for run in seeds])
+        sections = {"overall": table["overall"], "per_corpus": table["per_corpus"]}
+    else:
+        metrics = results_of(folder)["metrics"]
+        sections = {**metrics, "last_epoch": metrics["last_epoch"]["overall"]}
+    return {column: text((sections[section][corpus] if corpus else sections[section])[name])
+            for column, (section, corpus, name) in RESULT_COLUMNS.items() if section in sections}
+
+
+def test_rows_naming_a_results_folder_are_recomputed_from_its_predictions():
+    """A README or card row naming a run folder shows that run's figures (for a folder of seeds, their mean ± std),
+    recomputed from its committed folds, to 4 decimals."""
+    from epir_hf.training import load_metric
+
+    cited = {document: rows_citing_results((REPO_ROOT / document).read_text())
+             for document in ("README.md", "model_card.md")}
+    headline_and_oracle_runs = {"megc2019-honest-60ep", "megc2019-oracle-60ep", "megc2019-oracle-100ep-constant"}
+    for document, rows in cited.items():
+        assert headline_and_oracle_runs <= {folder for folder, _ in rows}, (document, rows)
+    metric, computed = load_metric(), {}
+    for document, rows in cited.items():
+        for folder, cells in rows:
+            if folder not in computed:
+                computed[folder] = cited_figures(REPO_ROOT / "results" / folder, metric)
+            checked = [column for column in cells if column in RESULT_COLUMNS]
+            assert checked, (document, folder, cells)
+            for column in checked:
+                expected = computed[folder].get(column, "(not computed for this run)")
+                assert cells[column] == expected, (document, folder, column, cells[column], expected)
