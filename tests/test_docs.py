@@ -47,13 +47,23 @@ HEADLINE_SEEDS = (1, 2, 3)
 CARD_METRICS = {"f1": "uf1", "recall": "uar", "accuracy": "accuracy"}
 
 
+def results_of(run: Path, metric) -> dict:
+    """The results of the complete run in `run`, recomputed from its committed folds."""
+    from epir_hf.training import compute_results
+    from epir_hf.training.results import read_fold_records
+    from epir_hf.training.run_config import RunConfig
+
+    results = compute_results(read_fold_records(run), RunConfig.from_output_dir(run), metric=metric)
+    assert results["folds_completed"] == results["folds_total"], run
+    return results
+
+
 def test_model_index_values_are_recomputed_from_the_committed_predictions():
     """Every model-index number is the seed table of the committed per-fold predictions in results/, to 4 decimals."""
     import pytest
 
-    from epir_hf.training import compute_results, load_metric
+    from epir_hf.training import load_metric
     from epir_hf.training.folds import completed_folds
-    from epir_hf.training.results import read_fold_records
     from epir_hf.training.run_config import RunConfig
     from epir_hf.training.seed_table import seed_table
 
@@ -63,8 +73,7 @@ def test_model_index_values_are_recomputed_from_the_committed_predictions():
     if any(count < len(config.subjects) for count, config in zip(done, configs)):
         pytest.skip(f"the headline runs are still being re-run: {done} of {len(configs[0].subjects)} folds per seed")
     metric = load_metric()
-    runs = [compute_results(read_fold_records(folder), config, metric=metric)
-            for folder, config in zip(folders, configs)]
+    runs = [results_of(folder, metric) for folder in folders]
     assert all(config.protocol == "honest" for config in configs)
     table = seed_table(runs)["overall"]
     card = ModelCard.load(REPO_ROOT / "model_card.md")
@@ -102,25 +111,17 @@ def rows_citing_results(text: str) -> list[tuple[str, dict[str, str]]]:
 def cited_figures(folder: Path, metric) -> dict:
     """{column: cell text} as the run in `folder` gives it: one run's figures, or for a folder of `seed*` runs their
     mean ± std (the seed table)."""
-    from epir_hf.training import compute_results
-    from epir_hf.training.results import read_fold_records
-    from epir_hf.training.run_config import RunConfig
     from epir_hf.training.seed_table import seed_table
-
-    def results_of(run: Path) -> dict:
-        results = compute_results(read_fold_records(run), RunConfig.from_output_dir(run), metric=metric)
-        assert results["folds_completed"] == results["folds_total"], run
-        return results
 
     def text(figure: float | tuple[float, float]) -> str:
         return f"{figure[0]:.4f} ± {figure[1]:.4f}" if isinstance(figure, tuple) else f"{figure:.4f}"
 
     seeds = sorted(folder.glob("seed*"))
     if seeds:
-        table = seed_table([results_of(run) for run in seeds])
+        table = seed_table([results_of(run, metric) for run in seeds])
         sections = {"overall": table["overall"], "per_corpus": table["per_corpus"]}
     else:
-        metrics = results_of(folder)["metrics"]
+        metrics = results_of(folder, metric)["metrics"]
         sections = {**metrics, "last_epoch": metrics["last_epoch"]["overall"]}
     return {column: text((sections[section][corpus] if corpus else sections[section])[name])
             for column, (section, corpus, name) in RESULT_COLUMNS.items() if section in sections}
