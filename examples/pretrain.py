@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> Path:
                 "batch_size": training_args.per_device_train_batch_size, "learning_rate": training_args.learning_rate}
     record_settings(output_dir / SETTINGS_FILENAME, settings, "a pretraining")
 
-    with main_process_first("epir-hf/pretraining-inputs"):  # under several processes, one computes the flows
+    with main_process_first():  # under several processes, one computes the flows
         prepared = prepare_model_inputs(load_me_dataset("synthetic_au", **corpus), processor,
                                         num_proc=arguments.preprocessing_num_workers)
     tensors = prepared.with_format("torch", columns=["pixel_values", "action_units"])[:]

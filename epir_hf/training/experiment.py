@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -109,28 +108,27 @@ def build_config(loso_args: LOSOArguments, label_names: list[str],
 # How long the other processes wait for the main one to prepare the inputs: a flow pass over a raw corpus can take
 # hours, far beyond a process group's default timeout (30 min), which would otherwise end them first.
 INPUTS_WAIT = timedelta(hours=48)
-_WAITS = itertools.count()  # every process makes the same calls in the same order, so the keys agree
 
 
 @contextmanager
-def main_process_first(key: str) -> Iterator[None]:
+def main_process_first() -> Iterator[None]:
     """Run the block in the main process first, then in the others, which wait up to `INPUTS_WAIT` for it.
 
-    Unlike `PartialState().main_process_first()`, the wait does not meet in a collective, which ends at the process
-    group's timeout (transformers does not even pass `--ddp_timeout` to CPU process groups): the main process sets
-    `key` in the process group's store when it is done, and the others wait for that key.
+    Unlike `PartialState().main_process_first()`, the wait is not bound by the process group's timeout (transformers
+    does not even pass `--ddp_timeout` to CPU process groups): the processes meet in a barrier of a gloo group of
+    their own, created with `INPUTS_WAIT` as its timeout.
     """
     state = PartialState()
     if state.num_processes == 1 or not dist.is_initialized():
         yield
         return
-    key = f"{key}/{next(_WAITS)}"
-    store = dist.distributed_c10d._get_default_store()
+    waiting_room = dist.new_group(backend="gloo", timeout=INPUTS_WAIT)
     if not state.is_main_process:
-        store.wait([key], INPUTS_WAIT)
+        dist.barrier(group=waiting_room)
     yield
     if state.is_main_process:
-        store.set(key, "done")
+        dist.barrier(group=waiting_room)
+    dist.destroy_process_group(waiting_room)
 
 
 def load_data(loso_args: LOSOArguments, image_processor: EPIRImageProcessor) -> tuple[LOSOData, list[str]]:
@@ -141,7 +139,7 @@ def load_data(loso_args: LOSOArguments, image_processor: EPIRImageProcessor) -> 
         raise FileNotFoundError(f"--data_dir {loso_args.data_dir!r} does not exist or is not a folder "
                                 f"(expected the {loso_args.dataset} corpus there).")
     # Under several processes, the main process builds the cache and the others then read it.
-    with main_process_first("epir-hf/dataset"):
+    with main_process_first():
         dataset = load_me_dataset(loso_args.dataset, data_dir=loso_args.data_dir, **loso_args.load_kwargs())
     if not loso_args.train_full:
         # The subjects are known now: a bad --folds fails before the flow pass, which can take hours.
@@ -150,7 +148,7 @@ def load_data(loso_args: LOSOArguments, image_processor: EPIRImageProcessor) -> 
                              f"{loso_args.dataset} has {corpora}.")
         groups = dataset["dataset"] if loso_args.fold_by == "dataset" else dataset["subject"]
         select_folds(loso_subjects(groups), loso_args.folds, loso_args.fold_shard)
-    with main_process_first("epir-hf/model-inputs"):
+    with main_process_first():
         prepared = prepare_model_inputs(dataset, image_processor, num_proc=loso_args.preprocessing_num_workers)
     if loso_args.train_full:
         # Recorded after the flows are prepared: the processor is part of their cache key.
