@@ -122,7 +122,9 @@ def cited_figures(folder: Path, metric) -> dict:
         sections = {"overall": table["overall"], "per_corpus": table["per_corpus"]}
     else:
         metrics = results_of(folder, metric)["metrics"]
-        sections = {**metrics, "last_epoch": metrics["last_epoch"]["overall"]}
+        sections = dict(metrics)
+        if "last_epoch" in metrics:  # an oracle-epoch run also scores its models after their last epoch
+            sections["last_epoch"] = metrics["last_epoch"]["overall"]
     return {column: text((sections[section][corpus] if corpus else sections[section])[name])
             for column, (section, corpus, name) in RESULT_COLUMNS.items() if section in sections}
 
