@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -272,7 +273,7 @@ def expand_box(box: FaceBox, margin: float, height: int, width: int) -> FaceBox:
     return (left, top, right - left, bottom - top)
 
 
-def check_box(box, height: int, width: int, name: str) -> FaceBox:
+def check_box(box: Sequence[float], height: int, width: int, name: str) -> FaceBox:
     """Validate a caller-supplied (x, y, w, h) box against a `height`×`width` frame; return it as ints."""
     try:
         x, y, w, h = (int(round(float(value))) for value in box)

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import BaseImageProcessor
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class FlowMirror:
     u_flip_center: float = 0.0
 
     @classmethod
-    def from_image_processor(cls, image_processor) -> FlowMirror:
+    def from_image_processor(cls, image_processor: BaseImageProcessor) -> FlowMirror:
         """Derive `u_flip_center` from the processor's rescale/normalise settings for channel 0.
 
         The processor maps a 0..255 value f to x = (r * f - m) / s; the mirrored u is 255 - f, i.e.

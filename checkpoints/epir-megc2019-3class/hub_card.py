@@ -22,12 +22,23 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 TASK = "micro-expression-recognition"
-CARD_TAGS = ["micro-expression-recognition", "optical-flow", "epir"]
-INTRODUCTION = (
-    "EPIR (arXiv 2604.08106) is an efficient Transformer for facial micro-expression recognition, implemented "
-    "natively for `transformers` by `epir-hf`. It classifies the onset→apex optical flow of a cropped face (channels "
-    "u, v, optical strain). The card's metadata set `inference: false`: the model needs two frames of a face (or a "
-    "clip), and a hosted widget would invite uploads of single face photos.")
+CARD_TAGS = ["micro-expression-recognition", "optical-flow"]
+# What each model type is, for the card's title and introduction: (name, paper, what it is).
+MODEL_DESCRIPTIONS = {
+    "epir": ("EPIR", "arXiv 2604.08106", "an efficient Transformer for facial micro-expression recognition, "
+             "implemented natively for `transformers` by `epir-hf`"),
+    "ststnet": ("STSTNet", "Liong et al., FG 2019", "a shallow triple-stream CNN, one of the baselines `epir-hf` "
+                "trains under the same protocol as EPIR"),
+    "offapexnet": ("OFF-ApexNet", "Gan et al., Signal Processing: Image Communication 2019", "a two-stream CNN over "
+                   "the horizontal and vertical flow, one of the baselines `epir-hf` trains under the same protocol "
+                   "as EPIR"),
+    "sssnet": ("SSSNet", "Varanka et al., 2021", "a shallow single-stream CNN, one of the baselines `epir-hf` trains "
+               "under the same protocol as EPIR"),
+}
+INPUT_NOTE = (
+    "It classifies the onset→apex optical flow of a cropped face (channels u, v, optical strain). The card's metadata "
+    "set `inference: false`: the model needs two frames of a face (or a clip), and a hosted widget would invite "
+    "uploads of single face photos.")
 INTENDED_USE = (
     "## Intended use\n\nResearch on micro-expressions recorded in laboratory conditions, from subjects who "
     "consented to that research. Not for lie detection, or for surveillance, hiring, policing or any other decision "
@@ -111,11 +122,16 @@ def model_card(model: PreTrainedModel, image_processor: Any = None,
     """The filled-in card of `model`; without a `record` it says that the training is not recorded."""
     config = model.config
     record_versions = record.versions if record is not None else library_versions()
-    data = ModelCardData(library_name="transformers", license="apache-2.0", tags=list(CARD_TAGS), inference=False)
+    if config.model_type not in MODEL_DESCRIPTIONS:
+        raise ValueError(f"model_card writes cards for the model types {sorted(MODEL_DESCRIPTIONS)}, got a model of "
+                         f"type {config.model_type!r}")
+    name, paper, description = MODEL_DESCRIPTIONS[config.model_type]
+    data = ModelCardData(library_name="transformers", license="apache-2.0", tags=[*CARD_TAGS, config.model_type],
+                         inference=False)
     labels = [config.id2label[index] for index in sorted(config.id2label)]
     sections = [
-        f"# EPIR micro-expression classifier ({', '.join(labels)})",
-        INTRODUCTION,
+        f"# {name} micro-expression classifier ({', '.join(labels)})",
+        f"{name} ({paper}) is {description}. {INPUT_NOTE}",
         _usage_section(record.hub_model_id if record is not None else None),
         _training_data_section(record),
         _model_section(model, image_processor),
@@ -162,10 +178,24 @@ def _training_data_section(record: TrainingRecord | None) -> str:
 
 def _model_section(model: PreTrainedModel, image_processor: Any) -> str:
     config = model.config
-    on_off = {True: "on", False: "off"}
     rows = [
         ("classes", ", ".join(f"{index}: {config.id2label[index]}" for index in sorted(config.id2label))),
-        ("input", f"{config.num_channels} × {config.image_size}² flow, {config.patch_size} px patches"),
+        ("input", f"{config.num_channels} × {config.image_size}² flow"),
+        *(_epir_rows(config) if config.model_type == "epir" else []),
+        ("loss", _loss_summary(config)),
+        ("parameters", f"{sum(parameter.numel() for parameter in model.parameters()):,}"),
+    ]
+    if image_processor is not None and hasattr(image_processor, "flow_method"):
+        rows.append(("optical flow (image processor)", str(image_processor.flow_method)))
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return f"## Model\n\n`{type(model).__name__}`; the full config is `config.json`.\n\n| | |\n|---|---|\n{table}"
+
+
+def _epir_rows(config) -> list[tuple[str, str]]:
+    """The switches and sizes that make one EPIR differ from another (the ablations' switches among them)."""
+    on_off = {True: "on", False: "off"}
+    return [
+        ("patches", f"{config.patch_size} px"),
         ("width / blocks / heads / MLP", " / ".join(str(value) for value in (
             config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.intermediate_size))),
         ("DNSPT", f"{on_off[config.use_dnspt]} ({config.shift_directions} shift directions, "
@@ -177,13 +207,7 @@ def _model_section(model: PreTrainedModel, image_processor: Any) -> str:
                  f"{config.dtsm_keep_ratio:g})" if config.use_dtsm
          else "off"),
         ("tokens entering each block", " → ".join(map(str, config.token_counts()))),
-        ("loss", _loss_summary(config)),
-        ("parameters", f"{sum(parameter.numel() for parameter in model.parameters()):,}"),
     ]
-    if image_processor is not None and hasattr(image_processor, "flow_method"):
-        rows.append(("optical flow (image processor)", str(image_processor.flow_method)))
-    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
-    return f"## Model\n\n`EPIRForImageClassification`; the full config is `config.json`.\n\n| | |\n|---|---|\n{table}"
 
 
 def _schedule_summary(training: dict[str, Any]) -> str:
@@ -195,8 +219,11 @@ def _schedule_summary(training: dict[str, Any]) -> str:
 
 def _loss_summary(config) -> str:
     weights = config.class_weights if config.class_weights else "none"
-    return (f"cross-entropy (label smoothing {config.label_smoothing:g}, class weights {weights}) + "
-            f"{config.contrastive_weight:g} × supervised contrastive (temperature {config.contrastive_temperature:g})")
+    loss = f"cross-entropy (label smoothing {config.label_smoothing:g}, class weights {weights})"
+    if getattr(config, "contrastive_weight", 0.0):
+        loss += (f" + {config.contrastive_weight:g} × supervised contrastive (temperature "
+                 f"{config.contrastive_temperature:g})")
+    return loss
 
 
 def _recipe_section(record: TrainingRecord | None) -> str:
@@ -227,6 +254,9 @@ def _recipe_section(record: TrainingRecord | None) -> str:
             ("augmentation", _inline(recipe["augmentation"]) if recipe.get("augmentation") else "none"),
             ("test-time flip", "on (probabilities averaged with the mirrored flow)"
              if recipe.get("test_time_mirror") else "off"),
+            ("starting weights", f"encoder of `{recipe['init_from']['path']}` (weights sha256 "
+             f"{recipe['init_from']['sha256'][:12]}…), new head" if recipe.get("init_from")
+             else "random initialisation"),
         ]
     rows += [("seed", _value(record.seed)), ("date", record.date)]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)

@@ -18,6 +18,7 @@ from .configuration_epir import EPIRConfig
 from .contrastive import ContrastiveProjection, supervised_contrastive_loss
 from .dnspt import DualNormShiftedPatchTokenizer
 from .dtsm import select_tokens
+from .flow_classification import check_flow_pixel_values, weighted_cross_entropy
 from .token_integration import integrate_tokens
 
 
@@ -200,17 +201,7 @@ class EPIRPreTrainedModel(PreTrainedModel):
 
     def check_pixel_values(self, pixel_values: torch.Tensor) -> None:
         """Reject inputs that are not (B, num_channels, image_size, image_size) float flow tensors, naming the shape."""
-        config = self.config
-        expected = f"(batch_size, {config.num_channels}, {config.image_size}, {config.image_size})"
-        if not isinstance(pixel_values, torch.Tensor):
-            raise ValueError(f"pixel_values must be a torch.Tensor of shape {expected}; got {type(pixel_values)}.")
-        if not pixel_values.is_floating_point():
-            raise ValueError(f"pixel_values must be a floating-point tensor; got dtype {pixel_values.dtype}. "
-                             "Use EPIRImageProcessor to turn frames or flow images into pixel_values.")
-        if (pixel_values.dim() != 4 or pixel_values.shape[0] == 0
-                or tuple(pixel_values.shape[1:]) != (config.num_channels, config.image_size, config.image_size)):
-            raise ValueError(f"pixel_values must have shape {expected} (channels u, v, optical strain); "
-                             f"got {tuple(pixel_values.shape)}.")
+        check_flow_pixel_values(pixel_values, self.config.num_channels, self.config.image_size)
 
 
 @auto_docstring(custom_intro="The bare EPIR encoder; `pooler_output` is the final-LayerNorm CLS representation.")
@@ -281,16 +272,20 @@ class EPIRForImageClassification(EPIRPreTrainedModel):
             token_counts=outputs.token_counts, kept_patch_mask=outputs.kept_patch_mask)
 
     def compute_loss(self, logits: torch.Tensor, pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy (class weights, label smoothing) plus the weighted supervised contrastive term."""
-        labels = labels.to(logits.device).long()
-        if labels.shape != logits.shape[:1] or labels.min() < 0 or labels.max() >= self.num_labels:
-            raise ValueError(f"labels must be a ({logits.shape[0]},) tensor of class ids in [0, {self.num_labels - 1}]"
-                             f"; got shape {tuple(labels.shape)} with values {labels.unique().tolist()}.")
-        weight = None if self.config.class_weights is None else logits.new_tensor(self.config.class_weights)
-        loss = nn.functional.cross_entropy(logits, labels, weight=weight,
-                                           label_smoothing=self.config.label_smoothing)
+        """Cross-entropy (class weights, label smoothing) plus the weighted supervised contrastive term; with
+        `config.problem_type == "multi_label_classification"` (action-unit pretraining) a binary cross-entropy per
+        label instead, since a sample shows several action units at once."""
+        if self.config.problem_type == "multi_label_classification":
+            if self.projection is not None:
+                raise ValueError("multi-label training has no classes for the contrastive term: set "
+                                 "contrastive_weight=0.")
+            if labels.shape != logits.shape:
+                raise ValueError(f"multi-label labels must be a {tuple(logits.shape)} tensor of 0/1 per label; got "
+                                 f"shape {tuple(labels.shape)}.")
+            return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits))
+        loss = weighted_cross_entropy(logits, labels, self.config.class_weights, self.config.label_smoothing)
         if self.projection is not None:
-            contrastive = supervised_contrastive_loss(self.projection(pooled), labels,
+            contrastive = supervised_contrastive_loss(self.projection(pooled), labels.to(logits.device).long(),
                                                       self.config.contrastive_temperature)
             loss = loss + self.config.contrastive_weight * contrastive
         return loss

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
-from transformers import ImageClassificationPipeline, Pipeline
+from transformers import BaseImageProcessor, ImageClassificationPipeline, Pipeline, PreTrainedModel
 
 from .apex_spotting import APEX_SCORES, ApexScorer
 from .face_crop import check_box, crop
@@ -77,6 +77,13 @@ def _as_sample(item: Any, name: str) -> dict[str, Any]:
         )
     raise ValueError(f"{name}: expected {{'onset': frame, 'apex': frame}}, a video path, a list of frames or a "
                      f"(T, H, W[, C]) array, got {type(item).__name__}")
+
+
+def _check_frame_size(name: str, index: int, frame: np.ndarray, onset_index: int, onset: np.ndarray) -> None:
+    """The onset's face box is cut from every frame, so all frames of a video must have the onset's size."""
+    if frame.shape != onset.shape:
+        raise ValueError(f"{name} frame {index}: is {frame.shape[1]}x{frame.shape[0]} but the onset frame "
+                         f"{onset_index} is {onset.shape[1]}x{onset.shape[0]}; all frames of a video must match")
 
 
 class MicroExpressionRecognitionPipeline(Pipeline):
@@ -230,9 +237,7 @@ class MicroExpressionRecognitionPipeline(Pipeline):
             apex_index, apex, meta["apex_scores"] = self._spot_apex(video, onset, onset_index, region, apex_score,
                                                                     start, stop)
             meta["window"] = [start, start + len(meta["apex_scores"])]
-        if apex.shape != onset.shape:
-            raise ValueError(f"{name} frame {apex_index}: is {apex.shape[1]}x{apex.shape[0]} but the onset frame "
-                             f"{onset_index} is {onset.shape[1]}x{onset.shape[0]}; all frames of a video must match")
+        _check_frame_size(name, apex_index, apex, onset_index, onset)
         meta["apex_index"] = apex_index
         return onset, apex, region, meta
 
@@ -248,10 +253,7 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         total = None if stop is None else stop - start
         for index, frame in tqdm(video.frames(start, stop), total=total, desc=f"{video.name}: apex spotting",
                                  leave=False, disable=total is not None and total < 100):
-            if frame.shape != onset.shape:
-                raise ValueError(f"{video.name} frame {index}: is {frame.shape[1]}x{frame.shape[0]} but the onset "
-                                 f"frame {onset_index} is {onset.shape[1]}x{onset.shape[0]}; all frames of a video "
-                                 "must match")
+            _check_frame_size(video.name, index, frame, onset_index, onset)
             scores.append(0.0 if index == onset_index else scorer(face(frame)))
             if index != onset_index and (apex is None or scores[-1] > scores[apex_index - start]):
                 apex_index, apex = index, frame
@@ -326,7 +328,7 @@ class FlowImageClassificationPipeline(ImageClassificationPipeline):
         return {"logits": _classify(self.model, self.mirror, model_inputs["pixel_values"], test_time_flip)[1]}
 
 
-def save_for_hub(model, image_processor, save_directory: str | os.PathLike,
+def save_for_hub(model: PreTrainedModel, image_processor: BaseImageProcessor, save_directory: str | os.PathLike,
                  training: TrainingRecord | None = None) -> list[str]:
     """Save model, image processor, this pipeline and a model card so the folder works with `trust_remote_code=True`.
 

@@ -114,10 +114,7 @@ class VideoFrames:
         """The frame at `index`, decoded on its own (a video file seeks to it)."""
         if self._capture is None:
             return load_frame(self._frames[index], f"{self.name} frame {index}")
-        if index != self._position:
-            self._capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-            self._position = index
-        frame = self._read()
+        frame = self._read(index)
         if frame is None:
             raise ValueError(f"{self.name}: frame {index} could not be decoded from {self._source!r}"
                              + (f" ({self.count} frames)" if self.count is not None else ""))
@@ -132,16 +129,18 @@ class VideoFrames:
                     return
                 yield index, self.frame(index)
             else:
-                if index != self._position:
-                    self._capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-                    self._position = index
-                frame = self._read()
+                frame = self._read(index)
                 if frame is None:
                     return
                 yield index, frame
             index += 1
 
-    def _read(self) -> np.ndarray | None:
+    def _read(self, index: int) -> np.ndarray | None:
+        """Frame `index` of the video file as grayscale float32, or None past its end; seeks only when the capture
+        is not already there, so reading frames in order decodes each once."""
+        if index != self._position:
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+            self._position = index
         ok, frame = self._capture.read()
         if not ok:
             return None

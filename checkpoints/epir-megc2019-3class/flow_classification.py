@@ -1,0 +1,37 @@
+"""What every flow classifier of this package does at its boundary: check the input and compute the loss.
+
+EPIR and the CNN baselines read the same processor output and are trained by the same LOSO recipe, so they reject
+the same bad inputs with the same message and weigh classes the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def check_flow_pixel_values(pixel_values: torch.Tensor, num_channels: int, image_size: int) -> None:
+    """Reject inputs that are not (B, num_channels, image_size, image_size) float flow tensors, naming the shape."""
+    expected = f"(batch_size, {num_channels}, {image_size}, {image_size})"
+    if not isinstance(pixel_values, torch.Tensor):
+        raise ValueError(f"pixel_values must be a torch.Tensor of shape {expected}; got {type(pixel_values)}.")
+    if not pixel_values.is_floating_point():
+        raise ValueError(f"pixel_values must be a floating-point tensor; got dtype {pixel_values.dtype}. "
+                         "Use EPIRImageProcessor to turn frames or flow images into pixel_values.")
+    if (pixel_values.dim() != 4 or pixel_values.shape[0] == 0
+            or tuple(pixel_values.shape[1:]) != (num_channels, image_size, image_size)):
+        raise ValueError(f"pixel_values must have shape {expected} (channels u, v, optical strain); "
+                         f"got {tuple(pixel_values.shape)}.")
+
+
+def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, class_weights: list[float] | None,
+                           label_smoothing: float) -> torch.Tensor:
+    """Cross-entropy with optional class weights (the recipe's class balance) and label smoothing; labels that are
+    not one class id per sample in [0, num_labels) are rejected with their shape and values."""
+    labels = labels.to(logits.device).long()
+    num_labels = logits.shape[-1]
+    if labels.shape != logits.shape[:1] or labels.min() < 0 or labels.max() >= num_labels:
+        raise ValueError(f"labels must be a ({logits.shape[0]},) tensor of class ids in [0, {num_labels - 1}]; "
+                         f"got shape {tuple(labels.shape)} with values {labels.unique().tolist()}.")
+    weight = None if class_weights is None else logits.new_tensor(class_weights)
+    return nn.functional.cross_entropy(logits, labels, weight=weight, label_smoothing=label_smoothing)
