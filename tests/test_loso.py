@@ -157,6 +157,12 @@ def test_resume_after_interruption_equals_uninterrupted_run(assets, reference_ru
     assert fold_records(output_dir) == fold_records(reference_dir)
     assert results_without_timing(output_dir) == results_without_timing(reference_dir)
 
+    finished = (output_dir / "results.json").read_bytes()
+    resumed.clear()
+    run_loso_module().main(synthetic_argv(assets, output_dir))
+    # re-running a finished run trains nothing and keeps its results.json, the invocation time included
+    assert not resumed and (output_dir / "results.json").read_bytes() == finished
+
 
 def test_shards_then_merge_equal_single_run(assets, reference_run, tmp_path, capsys):
     shard_dirs = [tmp_path / "shard0", tmp_path / "shard1"]

@@ -11,6 +11,7 @@ afterwards and compute the same predictions, and only the main process writes).
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -25,7 +26,15 @@ from transformers import BaseImageProcessor, PreTrainedConfig, TrainingArguments
 
 from .folds import completed_folds, fold_path, loso_subjects, select_folds
 from .parallel import FoldWorkers, run_in_workers
-from .results import compute_results, load_metric, read_fold_records, summary_line, write_fold_record, write_results
+from .results import (
+    RESULTS_FILENAME,
+    compute_results,
+    load_metric,
+    read_fold_records,
+    summary_line,
+    write_fold_record,
+    write_results,
+)
 from .run_config import RUN_CONFIG_FILENAME, LOSORun, RunConfig
 from .trainer import LOSOData, TrainingRecipe, train_fold
 
@@ -217,11 +226,26 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
     all_results = []
     for run in runs:
         results = compute_results(read_fold_records(run.output_dir), run.run_config, metric=metric)
-        results["time_s"]["this_invocation"] = time.perf_counter() - started_at
+        results["time_s"]["this_invocation"] = invocation_time(run.output_dir, tasks, started_at)
         write_results(run.output_dir, results)
         print(summary_line(results, run.output_dir), flush=True)
         all_results.append(results)
     return all_results
+
+
+def invocation_time(output_dir: Path, tasks: list[FoldTask], started_at: float) -> float:
+    """Seconds this invocation spent on the run in `output_dir`, or, when it trained none of that run's folds, the
+    time its `results.json` already records: re-running a finished run then leaves its results as they were, with
+    the time of the invocation that trained."""
+    previous = Path(output_dir) / RESULTS_FILENAME
+    if previous.is_file() and not any(Path(task.output_dir) == Path(output_dir) for task in tasks):
+        try:
+            recorded = json.loads(previous.read_text())["time_s"]["this_invocation"]
+        except (ValueError, KeyError, TypeError):  # a damaged results.json is rewritten whole
+            recorded = None
+        if isinstance(recorded, (int, float)):
+            return float(recorded)
+    return time.perf_counter() - started_at
 
 
 def folds_on_disk(tasks: list[FoldTask]) -> int:
