@@ -12,17 +12,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.data import StackDataset, WeightedRandomSampler
+from torch.utils.data import Sampler, StackDataset, WeightedRandomSampler
 from transformers import (
     AutoModelForImageClassification,
     BaseImageProcessor,
     PreTrainedConfig,
     Trainer,
     TrainerCallback,
+    TrainerControl,
+    TrainerState,
     TrainingArguments,
     set_seed,
 )
@@ -134,7 +136,7 @@ def balanced_class_weights(labels: torch.Tensor, num_labels: int) -> list[float]
 class LOSOTrainer(Trainer):
     """`Trainer` plus a class-balanced sampler and flow-aware augmentation of training batches."""
 
-    def __init__(self, *args, recipe: TrainingRecipe, **kwargs):
+    def __init__(self, *args: Any, recipe: TrainingRecipe, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.recipe = recipe
         if self.args.disable_tqdm and self.args.logging_strategy == "no":
@@ -145,7 +147,7 @@ class LOSOTrainer(Trainer):
         self.augmentation_generator = torch.Generator().manual_seed(self.args.seed + self.args.process_index)
         self.samples_seen = 0
 
-    def _get_train_sampler(self, train_dataset=None):
+    def _get_train_sampler(self, train_dataset: StackDataset | None = None) -> Sampler | None:
         if self.recipe.balance != "sampler":
             return super()._get_train_sampler(train_dataset)
         labels = (train_dataset if train_dataset is not None else self.train_dataset).datasets["labels"]
@@ -155,7 +157,8 @@ class LOSOTrainer(Trainer):
         return WeightedRandomSampler(1.0 / counts[labels].double(), num_samples=len(labels), replacement=True,
                                      generator=torch.Generator().manual_seed(seed))
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+    def compute_loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor], return_outputs: bool = False,
+                     num_items_in_batch: torch.Tensor | int | None = None) -> torch.Tensor | tuple[torch.Tensor, Any]:
         if model.training:
             self.samples_seen += len(inputs["pixel_values"])
             if self.recipe.augmentation is not None:
@@ -201,7 +204,8 @@ class EpochPredictionCallback(TrainerCallback):
         self.stop_after_epoch = stop_after_epoch
         self.epoch_logits: list[np.ndarray] = []
 
-    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+    def on_epoch_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                     model: torch.nn.Module | None = None, **kwargs: Any) -> TrainerControl:
         self.epoch_logits.append(predict_logits(model, self.pixel_values, self.batch_size, self.mirror))
         if self.stop_after_epoch is not None and len(self.epoch_logits) >= self.stop_after_epoch:
             control.should_training_stop = True
