@@ -11,7 +11,6 @@ afterwards and compute the same predictions, and only the main process writes).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from accelerate.utils import broadcast_object_list
 from tqdm.auto import tqdm
 from transformers import BaseImageProcessor, PreTrainedConfig, TrainingArguments
 
+from .files import read_json
 from .folds import completed_folds, fold_path, loso_subjects, select_folds
 from .parallel import FoldWorkers, run_in_workers
 from .results import (
@@ -237,10 +237,10 @@ def invocation_time(output_dir: Path, tasks: list[FoldTask], started_at: float) 
     """Seconds this invocation spent on the run in `output_dir`, or, when it trained none of that run's folds, the
     time its `results.json` already records: re-running a finished run then leaves its results as they were, with
     the time of the invocation that trained."""
-    previous = Path(output_dir) / RESULTS_FILENAME
-    if previous.is_file() and not any(Path(task.output_dir) == Path(output_dir) for task in tasks):
+    previous = output_dir / RESULTS_FILENAME
+    if previous.is_file() and all(task.output_dir != output_dir for task in tasks):
         try:
-            recorded = json.loads(previous.read_text())["time_s"]["this_invocation"]
+            recorded = read_json(previous)["time_s"]["this_invocation"]
         except (ValueError, KeyError, TypeError):  # a damaged results.json is rewritten whole
             recorded = None
         if isinstance(recorded, (int, float)):
