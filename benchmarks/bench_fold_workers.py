@@ -18,6 +18,11 @@ The wall time includes everything a user waits for: imports, data loading (the f
 variant and reused by all, so no variant pays for it), worker start-up, training and scoring. After the runs, the
 per-fold predictions of every variant are compared with the first's: they must be identical. Prints one line per
 variant with its ratio to `workers=1`, the hardware, and the command.
+
+A composite measurement takes hours, so each finished variant's time is recorded in `--output_dir`/timings.json as
+soon as it is known. Re-running the same command there keeps the recorded variants and runs the others; a variant
+that was interrupted is deleted and timed again from scratch, since a resumed run would not be a timing. The record
+refuses to mix hardware or run arguments.
 """
 
 from __future__ import annotations
@@ -30,7 +35,10 @@ import shutil
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
+
+from epir_hf.training.files import atomic_write_json, read_json
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_LOSO = REPO_ROOT / "examples" / "run_loso.py"
@@ -74,6 +82,24 @@ def timed_shards(arguments: list[str], folder: Path, shards: int) -> float:
     return time.perf_counter() - started
 
 
+def recorded_timings(output_dir: Path, setting: dict) -> dict:
+    """The variants already timed in `output_dir` under the same hardware and arguments (none in a new folder)."""
+    record = output_dir / "timings.json"
+    if not record.is_file():
+        if output_dir.exists() and any(output_dir.iterdir()):
+            raise FileExistsError(f"--output_dir {output_dir} holds files but no timings.json: not a benchmark folder "
+                                  "of this script; choose an empty or new folder.")
+        timings = {**setting, "wall_s": {}}
+        atomic_write_json(record, timings)
+        return timings
+    timings = read_json(record)
+    for key, value in setting.items():
+        if timings.get(key) != value:
+            raise ValueError(f"{record} was measured with {key} {timings.get(key)!r}, this run has {value!r}: timings "
+                             "from different settings are not comparable; use another --output_dir.")
+    return timings
+
+
 def fold_predictions(folder: Path) -> dict[str, list]:
     merged = folder / "merged" if (folder / "merged").is_dir() else folder
     return {path.stem: json.loads(path.read_text())["logits"] for path in sorted((merged / "folds").glob("*.json"))}
@@ -89,22 +115,27 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", help="write the figures to this file")
     options = parser.parse_args(own)
     output_dir = Path(options.output_dir)
-    if output_dir.exists():
-        raise FileExistsError(f"--output_dir {output_dir} exists; the variants must run from scratch.")
     if any(flag in arguments for flag in ("--output_dir", "--fold_workers", "--fold_shard")):
         raise ValueError("--output_dir, --fold_workers and --fold_shard are set by the benchmark, per variant.")
+    timings = recorded_timings(output_dir, {"hardware": hardware(), "arguments": arguments})
     # The flow cache is built once, outside the timings: a one-step run of the first fold on the same data.
+    shutil.rmtree(output_dir / "warmup", ignore_errors=True)
     run([sys.executable, str(RUN_LOSO), *arguments, "--output_dir", str(output_dir / "warmup"), "--max_steps", "1",
          "--fold_workers", "1", "--disable_tqdm", "true", "--fold_shard", "0/100000"])
     shutil.rmtree(output_dir / "warmup")
-    variants = {}
-    for workers in [int(item) for item in options.workers.split(",")]:
-        variants[f"workers={workers}"] = (timed_workers(arguments, output_dir / f"workers{workers}", workers),
-                                          output_dir / f"workers{workers}")
-        print(f"workers={workers}: {variants[f'workers={workers}'][0]:.1f} s", flush=True)
+    plan = {f"workers={workers}": (output_dir / f"workers{workers}", partial(timed_workers, workers=workers))
+            for workers in [int(item) for item in options.workers.split(",")]}
     if options.shards:
-        folder = output_dir / f"shards{options.shards}"
-        variants[f"shards={options.shards}"] = (timed_shards(arguments, folder, options.shards), folder)
+        plan[f"shards={options.shards}"] = (output_dir / f"shards{options.shards}",
+                                           partial(timed_shards, shards=options.shards))
+    variants = {}
+    for name, (folder, timed) in plan.items():
+        if name not in timings["wall_s"]:
+            shutil.rmtree(folder, ignore_errors=True)  # an interrupted variant starts again from scratch
+            timings["wall_s"][name] = timed(arguments, folder)
+            atomic_write_json(output_dir / "timings.json", timings)
+        variants[name] = (timings["wall_s"][name], folder)
+        print(f"{name}: {variants[name][0]:.1f} s", flush=True)
     reference = next(iter(variants.values()))
     identical = {name: fold_predictions(folder) == fold_predictions(reference[1])
                  for name, (_, folder) in variants.items()}
