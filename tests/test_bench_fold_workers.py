@@ -17,9 +17,10 @@ ARGUMENTS = ["--dataset", "synthetic", "--seed", "1"]
 @pytest.fixture()
 def bench(monkeypatch):
     bench = load_script("benchmarks/bench_fold_workers.py")
-    timed = []
+    timed, warmups = [], []
 
     def run(command: list[str]) -> None:  # the flow-cache warm-up
+        warmups.append(command)
         Path(command[command.index("--output_dir") + 1]).mkdir(parents=True)
 
     def timed_workers(arguments: list[str], folder: Path, workers: int) -> float:
@@ -30,7 +31,7 @@ def bench(monkeypatch):
 
     monkeypatch.setattr(bench, "run", run)
     monkeypatch.setattr(bench, "timed_workers", timed_workers)
-    bench.timed = timed
+    bench.timed, bench.warmups = timed, warmups
     return bench
 
 
@@ -48,6 +49,9 @@ def test_a_rerun_keeps_finished_variants_and_retimes_an_interrupted_one(bench, t
     assert second["identical_predictions"] == {"workers=1": True, "workers=2": True}
     recorded = json.loads((output_dir / "timings.json").read_text())
     assert recorded["wall_s"] == second["wall_s"] and recorded["arguments"] == ARGUMENTS
+    # with every variant recorded, a re-run only reports: nothing is trained, not even the flow-cache warm-up
+    third = bench.main(["--output_dir", str(output_dir), "--workers", "1,2", "--", *ARGUMENTS])
+    assert third["wall_s"] == second["wall_s"] and bench.timed == [1, 2] and len(bench.warmups) == 2
 
 
 def test_refuses_timings_of_other_arguments_and_folders_that_are_not_its_own(bench, tmp_path):
