@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
     if options.shards:
         plan[f"shards={options.shards}"] = (output_dir / f"shards{options.shards}",
                                            partial(timed_shards, shards=options.shards))
-    if any(name not in timings["wall_s"] for name in plan):
+    pending = [name for name in plan if name not in timings["wall_s"]]
+    if pending:
         # The flow cache is built once, outside the timings: a one-step run of the first fold on the same data.
         shutil.rmtree(output_dir / "warmup", ignore_errors=True)
         run([sys.executable, str(RUN_LOSO), *arguments, "--output_dir", str(output_dir / "warmup"), "--max_steps", "1",
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
         shutil.rmtree(output_dir / "warmup")
     variants = {}
     for name, (folder, timed) in plan.items():
-        if name not in timings["wall_s"]:
+        if name in pending:
             shutil.rmtree(folder, ignore_errors=True)  # an interrupted variant starts again from scratch
             timings["wall_s"][name] = timed(arguments, folder)
             atomic_write_json(output_dir / "timings.json", timings)
