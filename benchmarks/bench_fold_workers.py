@@ -1,7 +1,7 @@
 """Wall time of one LOSO command with 1 against N fold workers, and against hand-started shards.
 
 Run: python benchmarks/bench_fold_workers.py --output_dir runs/bench_workers [--workers 1,2] [--shards 2]
-         [--json PATH] -- RUN_LOSO_ARGUMENTS
+         [--parts K] [--json PATH] -- RUN_LOSO_ARGUMENTS
 
 e.g. the synthetic quickstart: `... --output_dir runs/bench_workers -- ` (nothing after `--`), or the composite
 with the default recipe: `... -- --dataset megc2019_composite_flow --data_dir $EPIR_COMPOSITE_DIR --seed 1`.
@@ -22,7 +22,15 @@ variant with its ratio to `workers=1`, the hardware, and the command.
 A composite measurement takes hours, so each finished variant's time is recorded in `--output_dir`/timings.json as
 soon as it is known. Re-running the same command there keeps the recorded variants and runs the others; a variant
 that was interrupted is deleted and timed again from scratch, since a resumed run would not be a timing. The record
-refuses to mix hardware or run arguments.
+refuses to mix hardware, run arguments or `--parts`.
+
+`--parts K` times each variant in K parts when a whole variant takes longer than the machine can be held: part p runs
+the folds of `--fold_shard p/K` (every K-th fold) in its own fresh process(es), and the variant's time is the sum of
+its parts. Hand-started shards split each part between them (shard i of S in part p runs `--fold_shard` (p + iK)/(SK)),
+so every variant trains the same folds in each part. Each part is recorded when it is done; an interrupted part is
+timed again. The sum counts K start-ups (imports, data loading, worker start) where one run pays one, and each part's
+last folds may leave a worker idle, so parts slightly favour `workers=1`; choose K so that each part holds an even
+number of folds (the composite's 68 folds: K = 2).
 """
 
 from __future__ import annotations
@@ -60,17 +68,19 @@ def run(command: list[str]) -> None:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
 
 
-def timed_workers(arguments: list[str], folder: Path, workers: int) -> float:
+def timed_workers(arguments: list[str], folder: Path, workers: int, part: int = 0, parts: int = 1) -> float:
+    selection = ["--fold_shard", f"{part}/{parts}"] if parts > 1 else []
     started = time.perf_counter()
-    run([sys.executable, str(RUN_LOSO), *arguments, "--output_dir", str(folder), "--fold_workers", str(workers),
-         "--disable_tqdm", "true"])
+    run([sys.executable, str(RUN_LOSO), *arguments, *selection, "--output_dir", str(folder), "--fold_workers",
+         str(workers), "--disable_tqdm", "true"])
     return time.perf_counter() - started
 
 
-def timed_shards(arguments: list[str], folder: Path, shards: int) -> float:
+def timed_shards(arguments: list[str], folder: Path, shards: int, part: int = 0, parts: int = 1) -> float:
     started = time.perf_counter()
     processes = [subprocess.Popen([sys.executable, str(RUN_LOSO), *arguments, "--output_dir", str(folder / f"shard{i}"),
-                                   "--fold_shard", f"{i}/{shards}", "--fold_workers", "1", "--disable_tqdm", "true"],
+                                   "--fold_shard", f"{part + i * parts}/{shards * parts}", "--fold_workers", "1",
+                                   "--disable_tqdm", "true"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                  for i in range(shards)]
     for process in processes:
@@ -89,7 +99,7 @@ def recorded_timings(output_dir: Path, setting: dict) -> dict:
         if output_dir.exists() and any(output_dir.iterdir()):
             raise FileExistsError(f"--output_dir {output_dir} holds files but no timings.json: not a benchmark folder "
                                   "of this script; choose an empty or new folder.")
-        timings = {**setting, "wall_s": {}}
+        timings = {**setting, "wall_s": {}, "part_s": {}}
         atomic_write_json(record, timings)
         return timings
     timings = read_json(record)
@@ -100,9 +110,17 @@ def recorded_timings(output_dir: Path, setting: dict) -> dict:
     return timings
 
 
-def fold_predictions(folder: Path) -> dict[str, list]:
-    merged = folder / "merged" if (folder / "merged").is_dir() else folder
-    return {path.stem: json.loads(path.read_text())["logits"] for path in sorted((merged / "folds").glob("*.json"))}
+def part_folders(folder: Path, parts: int) -> list[Path]:
+    return [folder / f"part{part}" for part in range(parts)] if parts > 1 else [folder]
+
+
+def fold_predictions(folder: Path, parts: int) -> dict[str, list]:
+    predictions = {}
+    for run_folder in part_folders(folder, parts):
+        merged = run_folder / "merged" if (run_folder / "merged").is_dir() else run_folder
+        predictions.update({path.stem: json.loads(path.read_text())["logits"]
+                            for path in sorted((merged / "folds").glob("*.json"))})
+    return predictions
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -112,12 +130,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output_dir", required=True, help="one folder per variant is written under it")
     parser.add_argument("--workers", default="1,2", help="comma-separated --fold_workers values to time")
     parser.add_argument("--shards", type=int, default=0, help="also time this many hand-started shards (0: no)")
+    parser.add_argument("--parts", type=int, default=1,
+                        help="time each variant in this many parts of its folds and sum them (see above)")
     parser.add_argument("--json", help="write the figures to this file")
     options = parser.parse_args(own)
     output_dir = Path(options.output_dir)
     if any(flag in arguments for flag in ("--output_dir", "--fold_workers", "--fold_shard")):
         raise ValueError("--output_dir, --fold_workers and --fold_shard are set by the benchmark, per variant.")
-    timings = recorded_timings(output_dir, {"hardware": hardware(), "arguments": arguments})
+    if options.parts < 1:
+        raise ValueError(f"--parts must be at least 1, got {options.parts}.")
+    timings = recorded_timings(output_dir, {"hardware": hardware(), "arguments": arguments, "parts": options.parts})
     plan = {f"workers={workers}": (output_dir / f"workers{workers}", partial(timed_workers, workers=workers))
             for workers in [int(item) for item in options.workers.split(",")]}
     if options.shards:
@@ -132,22 +154,27 @@ def main(argv: list[str] | None = None) -> dict:
         shutil.rmtree(output_dir / "warmup")
     variants = {}
     for name, (folder, timed) in plan.items():
-        if name in pending:
-            shutil.rmtree(folder, ignore_errors=True)  # an interrupted variant starts again from scratch
-            timings["wall_s"][name] = timed(arguments, folder)
-            atomic_write_json(output_dir / "timings.json", timings)
+        done = timings["part_s"].setdefault(name, {})
+        for part, part_folder in enumerate(part_folders(folder, options.parts)):
+            if name in pending and str(part) not in done:
+                shutil.rmtree(part_folder, ignore_errors=True)  # an interrupted part starts again from scratch
+                done[str(part)] = timed(arguments, part_folder, part=part, parts=options.parts)
+                if len(done) == options.parts:
+                    timings["wall_s"][name] = sum(done.values())
+                atomic_write_json(output_dir / "timings.json", timings)
         variants[name] = (timings["wall_s"][name], folder)
         print(f"{name}: {variants[name][0]:.1f} s", flush=True)
-    reference = next(iter(variants.values()))
-    identical = {name: fold_predictions(folder) == fold_predictions(reference[1])
-                 for name, (_, folder) in variants.items()}
-    baseline = variants.get("workers=1", reference)[0]
-    figures = {"hardware": hardware(), "command": f"examples/run_loso.py {' '.join(arguments)}",
+    first = next(iter(variants.values()))
+    reference = fold_predictions(first[1], options.parts)
+    identical = {name: fold_predictions(folder, options.parts) == reference for name, (_, folder) in variants.items()}
+    baseline = variants.get("workers=1", first)[0]
+    figures = {"hardware": hardware(), "command": f"examples/run_loso.py {' '.join(arguments)}", "parts": options.parts,
                "wall_s": {name: seconds for name, (seconds, _) in variants.items()},
                "speedup_over_workers1": {name: baseline / seconds for name, (seconds, _) in variants.items()},
                "identical_predictions": identical}
-    print(f"LOSO wall time on {figures['hardware']}, each variant from scratch in a fresh process, flows cached; "
-          f"command: {figures['command']}")
+    parts = f" in {options.parts} parts summed" if options.parts > 1 else ""
+    print(f"LOSO wall time on {figures['hardware']}, each variant from scratch in a fresh process{parts}, flows "
+          f"cached; command: {figures['command']}")
     for name, seconds in figures["wall_s"].items():
         print(f"  {name:<10} {seconds:8.1f} s   {figures['speedup_over_workers1'][name]:.2f}x of workers=1   "
               f"predictions identical to {next(iter(variants))}: {identical[name]}")

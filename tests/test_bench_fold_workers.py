@@ -23,10 +23,10 @@ def bench(monkeypatch):
         warmups.append(command)
         Path(command[command.index("--output_dir") + 1]).mkdir(parents=True)
 
-    def timed_workers(arguments: list[str], folder: Path, workers: int) -> float:
-        timed.append(workers)
+    def timed_workers(arguments: list[str], folder: Path, workers: int, part: int = 0, parts: int = 1) -> float:
+        timed.append(workers if parts == 1 else (workers, part))
         (folder / "folds").mkdir(parents=True)
-        (folder / "folds" / "s1.json").write_text(json.dumps({"logits": [0.5, 0.5]}))
+        (folder / "folds" / f"s{part + 1}.json").write_text(json.dumps({"logits": [0.5, 0.5]}))
         return 100.0 / workers + len(timed)
 
     monkeypatch.setattr(bench, "run", run)
@@ -62,3 +62,46 @@ def test_refuses_timings_of_other_arguments_and_folders_that_are_not_its_own(ben
     (tmp_path / "notes" / "a.txt").write_text("a user's file")
     with pytest.raises(FileExistsError, match="timings.json"):
         bench.main(["--output_dir", str(tmp_path / "notes"), "--"])
+
+
+def test_parts_are_recorded_one_by_one_and_summed(bench, tmp_path):
+    output_dir = tmp_path / "bench"
+    # a stop after the first part of workers=1: its time is kept, its variant is not yet complete
+    timed_workers = bench.timed_workers
+
+    def stopped_in_second_part(arguments, folder, workers, part=0, parts=1):
+        if part == 1:
+            raise KeyboardInterrupt
+        return timed_workers(arguments, folder, workers, part=part, parts=parts)
+
+    bench.timed_workers = stopped_in_second_part
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--output_dir", str(output_dir), "--workers", "1", "--parts", "2", "--", *ARGUMENTS])
+    recorded = json.loads((output_dir / "timings.json").read_text())
+    assert recorded["part_s"] == {"workers=1": {"0": 101.0}} and recorded["wall_s"] == {}
+    bench.timed_workers = timed_workers
+    figures = bench.main(["--output_dir", str(output_dir), "--workers", "1,2", "--parts", "2", "--", *ARGUMENTS])
+    assert bench.timed == [(1, 0), (1, 1), (2, 0), (2, 1)]  # the first part was not timed again
+    assert figures["wall_s"] == {"workers=1": 101.0 + 102.0, "workers=2": 53.0 + 54.0}
+    assert figures["identical_predictions"] == {"workers=1": True, "workers=2": True}
+    assert sorted(path.name for path in (output_dir / "workers2").iterdir()) == ["part0", "part1"]
+    with pytest.raises(ValueError, match="parts"):
+        bench.main(["--output_dir", str(output_dir), "--workers", "1", "--", *ARGUMENTS])
+
+
+def test_hand_started_shards_split_each_part_between_them(bench, monkeypatch, tmp_path):
+    started = []
+
+    class Shard:
+        def __init__(self, command, **_):
+            started.append(command[command.index("--fold_shard") + 1])
+            self.returncode = 0
+
+        def communicate(self):
+            return "", ""
+
+    monkeypatch.setattr(bench.subprocess, "Popen", Shard)
+    for part in range(2):
+        bench.timed_shards(ARGUMENTS, tmp_path / f"part{part}", shards=2, part=part, parts=2)
+    # with 68 folds, part 0 holds folds 0, 2, 4, ... and its shards 0, 4, 8, ... and 2, 6, 10, ...
+    assert started == ["0/4", "2/4", "1/4", "3/4"]
