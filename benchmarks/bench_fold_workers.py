@@ -145,8 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     if options.shards:
         plan[f"shards={options.shards}"] = (output_dir / f"shards{options.shards}",
                                            partial(timed_shards, shards=options.shards))
-    pending = [name for name in plan if name not in timings["wall_s"]]
-    if pending:
+    if any(name not in timings["wall_s"] for name in plan):
         # The flow cache is built once, outside the timings: a one-step run of the first fold on the same data.
         shutil.rmtree(output_dir / "warmup", ignore_errors=True)
         run([sys.executable, str(RUN_LOSO), *arguments, "--output_dir", str(output_dir / "warmup"), "--max_steps", "1",
@@ -156,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     for name, (folder, timed) in plan.items():
         done = timings["part_s"].setdefault(name, {})
         for part, part_folder in enumerate(part_folders(folder, options.parts)):
-            if name in pending and str(part) not in done:
+            if str(part) not in done:
                 shutil.rmtree(part_folder, ignore_errors=True)  # an interrupted part starts again from scratch
                 done[str(part)] = timed(arguments, part_folder, part=part, parts=options.parts)
                 if len(done) == options.parts:
