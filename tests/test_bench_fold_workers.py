@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from _loso_testing import load_script
 
+from epir_hf.training import select_folds
+
 ARGUMENTS = ["--dataset", "synthetic", "--seed", "1"]
 
 
@@ -103,5 +105,14 @@ def test_hand_started_shards_split_each_part_between_them(bench, monkeypatch, tm
     monkeypatch.setattr(bench.subprocess, "Popen", Shard)
     for part in range(2):
         bench.timed_shards(ARGUMENTS, tmp_path / f"part{part}", shards=2, part=part, parts=2)
-    # with 68 folds, part 0 holds folds 0, 2, 4, ... and its shards 0, 4, 8, ... and 2, 6, 10, ...
     assert started == ["0/4", "2/4", "1/4", "3/4"]
+    # by the runner's own fold selection, the shards of each part hold exactly that part's folds
+    subjects = [f"s{index:02d}" for index in range(68)]
+    for part, shards in enumerate([started[:2], started[2:]]):
+        held = sorted(subject for shard in shards for subject in select_folds(subjects, fold_shard=shard))
+        assert held == sorted(select_folds(subjects, fold_shard=f"{part}/2"))
+
+
+def test_parts_below_one_are_refused(bench, tmp_path):
+    with pytest.raises(ValueError, match="--parts must be at least 1, got 0"):
+        bench.main(["--output_dir", str(tmp_path / "bench"), "--parts", "0", "--", *ARGUMENTS])
