@@ -116,3 +116,21 @@ def test_hand_started_shards_split_each_part_between_them(bench, monkeypatch, tm
 def test_parts_below_one_are_refused(bench, tmp_path):
     with pytest.raises(ValueError, match="--parts must be at least 1, got 0"):
         bench.main(["--output_dir", str(tmp_path / "bench"), "--parts", "0", "--", *ARGUMENTS])
+
+
+def test_predictions_are_compared_on_the_folds_whose_folders_remain(bench, tmp_path):
+    output_dir = tmp_path / "bench"
+    bench.main(["--output_dir", str(output_dir), "--workers", "1,2,3", "--parts", "2", "--", *ARGUMENTS])
+    # a recorded variant whose folders are gone is reported, not compared; a differing fold fails its variants
+    for part in ("part0", "part1"):
+        for fold in (output_dir / "workers1" / part / "folds").iterdir():
+            fold.unlink()
+    (output_dir / "workers3" / "part1" / "folds" / "s2.json").write_text(json.dumps({"logits": [0.9, 0.1]}))
+    figures = bench.main(["--output_dir", str(output_dir), "--workers", "1,2,3", "--parts", "2", "--", *ARGUMENTS])
+    assert figures["wall_s"]["workers=1"] == 101.0 + 102.0  # the recorded time stays
+    assert figures["identical_predictions"] == {"workers=1": None, "workers=2": False, "workers=3": False}
+    assert figures["compared_folds"] == {"workers=1": 0, "workers=2": 2, "workers=3": 2}
+    (output_dir / "workers3" / "part1" / "folds" / "s2.json").unlink()
+    figures = bench.main(["--output_dir", str(output_dir), "--workers", "1,2,3", "--parts", "2", "--", *ARGUMENTS])
+    assert figures["identical_predictions"] == {"workers=1": None, "workers=2": True, "workers=3": True}
+    assert figures["compared_folds"] == {"workers=1": 0, "workers=2": 1, "workers=3": 1}
