@@ -6,9 +6,12 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,6 +237,52 @@ def test_a_killed_worker_names_its_fold_and_a_rerun_resumes(tmp_path):
     assert not list((tmp_path / "folds").glob(".*.tmp"))  # no half-written record
     results = run_loso(data, config, args, TrainingRecipe(), run_config, tmp_path, workers=FoldWorkers(count=2))
     assert results["complete"]
+
+
+def _child_workers(pid: int) -> list[int]:
+    """The fold workers (spawned processes) whose parent is `pid`, from /proc."""
+    workers = []
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            command = (status.parent / "cmdline").read_bytes()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == pid and b"multiprocessing.spawn" in command:
+            workers.append(int(status.parent.name))
+    return workers
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads worker processes from /proc")
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopping_the_runner_stops_its_workers(assets, tmp_path, stop):
+    """Ctrl-C, or a SIGTERM from `kill`, `timeout` or a scheduler, must not leave workers training as orphans."""
+    output_dir = tmp_path / "out"
+    runner = subprocess.Popen([sys.executable, str(RUN_LOSO), *synthetic_argv(assets, output_dir, "--fold_workers", "2",
+                                                                              epochs=500)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        workers = []
+        for _ in range(600):  # up to 2 minutes for imports, data and the workers' start
+            workers = _child_workers(runner.pid)
+            if len(workers) == 2 or runner.poll() is not None:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2, runner.communicate()[1][-2000:]
+        runner.send_signal(stop)
+        _, stderr = runner.communicate(timeout=60)
+    finally:
+        runner.kill()
+    assert runner.returncode == 130 and "interrupted; the finished folds are kept" in stderr, stderr[-2000:]
+    assert not [pid for pid in workers if _running(pid)]
+    assert not list(output_dir.glob("**/.*.tmp"))  # no half-written record
 
 
 def test_fold_workers_auto_fills_the_cores_or_the_gpus(monkeypatch):

@@ -11,9 +11,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +143,30 @@ def dead_worker_message(tasks: Sequence[Any], started: Any, processes: dict[int,
            "(stopped from outside, out of memory, or a crash)"
 
 
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (`kill`, `timeout`, a scheduler's time limit, `docker stop`) raised as KeyboardInterrupt, in the main
+    thread, while the workers run.
+
+    Python's default SIGTERM ends this process at once, without the clean-up that stops the workers: they would
+    train on as orphans, and a re-run would find them still writing into its folder. Signal handlers belong to the
+    main thread, so in any other thread nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@terminate_as_interrupt()
 def run_in_workers(function: Callable[[Any, Any], Any], tasks: Sequence[Any], context: Any, workers: FoldWorkers,
                    on_done: Callable[[Any, Any], None]) -> None:
     """`function(task, context)` for every fold task in `workers.count` spawned processes; `on_done(task, result)`
@@ -148,8 +174,8 @@ def run_in_workers(function: Callable[[Any, Any], Any], tasks: Sequence[Any], co
 
     `context` is pickled once per worker. When a fold fails, the folds not yet started are dropped, those running
     are left to finish (their records are kept, so a re-run repeats only what did not finish), and `FoldError`
-    names the failed fold by `task.subject` and `task.seed`. Anything else that stops this process (Ctrl-C)
-    terminates the workers at once; fold records are written atomically, so none is left half-written.
+    names the failed fold by `task.subject` and `task.seed`. Anything else that stops this process (Ctrl-C,
+    SIGTERM) terminates the workers at once; fold records are written atomically, so none is left half-written.
     """
     count = min(workers.count, len(tasks))
     devices = None
