@@ -23,7 +23,7 @@ says how much was checked. Prints one line per variant with its ratio to `worker
 A composite measurement takes hours, so each finished variant's time is recorded in `--output_dir`/timings.json as
 soon as it is known. Re-running the same command there keeps the recorded variants and runs the others; a variant
 that was interrupted is deleted and timed again from scratch, since a resumed run would not be a timing. The record
-refuses to mix hardware, run arguments or `--parts`.
+refuses to mix hardware (the CPU's name, family, model and stepping), run arguments or `--parts`.
 
 `--parts K` times each variant in K parts when a whole variant takes longer than the machine can be held: part p runs
 the folds of `--fold_shard p/K` (every K-th fold) in its own fresh process(es), and the variant's time is the sum of
@@ -54,12 +54,15 @@ RUN_LOSO = REPO_ROOT / "examples" / "run_loso.py"
 
 
 def hardware() -> str:
+    """The cores and the CPU, with its family, model and stepping where /proc/cpuinfo has them: a virtual machine may
+    name very different CPUs alike ("AMD EPYC"), and timings of two of them must not be summed."""
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        model = names[0] if names else model
+        fields = dict(line.split(":", 1) for line in cpuinfo.read_text().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {key.strip(): value.strip() for key, value in fields.items()}
+        generation = ", ".join(f"{key} {fields[key]}" for key in ("cpu family", "model", "stepping") if key in fields)
+        model = ", ".join(filter(None, [fields.get("model name", model), generation]))
     return f"{len(os.sched_getaffinity(0))} CPU cores ({model})"
 
 

@@ -56,10 +56,16 @@ def test_a_rerun_keeps_finished_variants_and_retimes_an_interrupted_one(bench, t
     assert third["wall_s"] == second["wall_s"] and bench.timed == [1, 2] and len(bench.warmups) == 2
 
 
-def test_refuses_timings_of_other_arguments_and_folders_that_are_not_its_own(bench, tmp_path):
+def test_refuses_timings_of_other_arguments_hardware_and_folders_that_are_not_its_own(bench, monkeypatch,
+                                                                                      tmp_path):
     bench.main(["--output_dir", str(tmp_path / "bench"), "--workers", "1", "--", *ARGUMENTS])
     with pytest.raises(ValueError, match="arguments"):
         bench.main(["--output_dir", str(tmp_path / "bench"), "--workers", "1", "--", *ARGUMENTS, "--seed", "7"])
+    # the same CPU name on another CPU generation (as virtual machines report it) is other hardware
+    recorded = json.loads((tmp_path / "bench" / "timings.json").read_text())["hardware"]
+    monkeypatch.setattr(bench, "hardware", lambda: recorded.replace(")", ", cpu family 25)"))
+    with pytest.raises(ValueError, match="hardware"):
+        bench.main(["--output_dir", str(tmp_path / "bench"), "--workers", "1", "--", *ARGUMENTS])
     (tmp_path / "notes" / "a.txt").parent.mkdir()
     (tmp_path / "notes" / "a.txt").write_text("a user's file")
     with pytest.raises(FileExistsError, match="timings.json"):
