@@ -100,7 +100,7 @@ def rows_citing_results(text: str) -> list[tuple[str, dict[str, str]]]:
             header = None
             continue
         cells = [cell.strip().strip("*").strip() for cell in line.strip("|").split("|")]
-        folder = re.search(r"`(megc[^`]*)`", cells[0])
+        folder = re.search(r"`((?:megc|e28)[^`]*)`", cells[0])
         if header is None:
             header = cells
         elif folder:
