@@ -59,8 +59,8 @@ def hardware() -> str:
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        fields = dict(line.split(":", 1) for line in cpuinfo.read_text().split("\n\n")[0].splitlines() if ":" in line)
-        fields = {key.strip(): value.strip() for key, value in fields.items()}
+        lines = cpuinfo.read_text().split("\n\n")[0].splitlines()  # the first CPU
+        fields = {key.strip(): value.strip() for key, value in (line.split(":", 1) for line in lines if ":" in line)}
         generation = ", ".join(f"{key} {fields[key]}" for key in ("cpu family", "model", "stepping") if key in fields)
         model = ", ".join(filter(None, [fields.get("model name", model), generation]))
     return f"{len(os.sched_getaffinity(0))} CPU cores ({model})"

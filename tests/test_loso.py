@@ -239,25 +239,31 @@ def test_a_killed_worker_names_its_fold_and_a_rerun_resumes(tmp_path):
     assert results["complete"]
 
 
+def _process_state(pid: int | str) -> list[str]:
+    """/proc/PID/stat after the command name: state, parent pid, ... (empty once the process is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
 def _child_workers(pid: int) -> list[int]:
     """The fold workers (spawned processes) whose parent is `pid`, from /proc."""
     workers = []
-    for status in Path("/proc").glob("[0-9]*/stat"):
+    for folder in Path("/proc").glob("[0-9]*"):
+        state = _process_state(folder.name)
         try:
-            fields = status.read_text().rsplit(")", 1)[1].split()
-            command = (status.parent / "cmdline").read_bytes()
+            command = (folder / "cmdline").read_bytes()
         except OSError:  # the process ended meanwhile
             continue
-        if int(fields[1]) == pid and b"multiprocessing.spawn" in command:
-            workers.append(int(status.parent.name))
+        if state and int(state[1]) == pid and b"multiprocessing.spawn" in command:
+            workers.append(int(folder.name))
     return workers
 
 
 def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    state = _process_state(pid)
+    return bool(state) and state[0] != "Z"
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads worker processes from /proc")
