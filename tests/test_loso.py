@@ -252,11 +252,13 @@ def _child_workers(pid: int) -> list[int]:
     workers = []
     for folder in Path("/proc").glob("[0-9]*"):
         state = _process_state(folder.name)
+        if not state or int(state[1]) != pid:  # gone, or another process's child: its command line is not read
+            continue
         try:
             command = (folder / "cmdline").read_bytes()
         except OSError:  # the process ended meanwhile
             continue
-        if state and int(state[1]) == pid and b"multiprocessing.spawn" in command:
+        if b"multiprocessing.spawn" in command:
             workers.append(int(folder.name))
     return workers
 
