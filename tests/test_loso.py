@@ -332,6 +332,33 @@ def test_seeds_run_in_subfolders_and_summarize(assets, tmp_path, capsys):
     assert fold_records(tmp_path / "one")[SUBJECTS[0]] == fold_records(tmp_path / "seeds" / "seed2")[SUBJECTS[0]]
 
 
+def test_an_interrupted_seeds_run_keeps_the_results_of_its_finished_seeds(assets, tmp_path, monkeypatch):
+    output_dir = tmp_path / "seeds"
+    calls = []
+    real_run_fold = loso_module.run_fold
+
+    def crash_in_second_seed(subject, *args, **kwargs):
+        calls.append(subject)
+        if len(calls) == len(SUBJECTS) + 2:
+            raise SimulatedInterruption(subject)
+        return real_run_fold(subject, *args, **kwargs)
+
+    monkeypatch.setattr(loso_module, "run_fold", crash_in_second_seed)
+    argv = synthetic_argv(assets, output_dir, "--seeds", "1,2", epochs=1)
+    with pytest.raises(SimulatedInterruption):
+        run_loso_module().main(argv)
+    first = json.loads((output_dir / "seed1" / "results.json").read_text())
+    assert first["complete"] and first["seed"] == 1
+    assert not (output_dir / "seed2" / "results.json").exists() and not (output_dir / "summary.json").exists()
+
+    finished = (output_dir / "seed1" / "results.json").read_bytes()
+    monkeypatch.setattr(loso_module, "run_fold", real_run_fold)
+    output = run_loso_module().main(argv)
+    assert (output_dir / "seed1" / "results.json").read_bytes() == finished  # not trained again, not rewritten
+    assert [results["complete"] for results in output["seeds"]] == [True, True]
+    assert json.loads((output_dir / "summary.json").read_text())["seeds"] == [1, 2]
+
+
 def test_merge_refuses_runs_with_different_settings(assets, reference_run, tmp_path):
     reference_dir, _ = reference_run
     other = tmp_path / "other_seed"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -211,26 +212,41 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
     if split:
         logger.info("[rank %d/%d] trains %d of the %d folds to train", state.process_index, state.num_processes,
                     len(own), len(tasks))
+    metric = load_metric() if state.is_main_process else None
+    results_by_dir: dict[Path, dict] = {}
+
+    def score(run: LOSORun) -> None:
+        results = compute_results(read_fold_records(run.output_dir), run.run_config, metric=metric)
+        results["time_s"]["this_invocation"] = invocation_time(run.output_dir, tasks, started_at)
+        write_results(run.output_dir, results)
+        with tqdm.external_write_mode():  # above the progress bar, not through it
+            print(summary_line(results, run.output_dir), flush=True)
+        results_by_dir[run.output_dir] = results
+
+    # A run whose folds are all trained is scored at once, so that an interrupted multi-seed command keeps the
+    # results of its finished seeds. Under split ranks no rank sees all folds end, so scoring waits for the end.
+    remaining = {run.output_dir: sum(task.output_dir == run.output_dir for task in own) for run in runs}
+
+    def score_when_finished(task: FoldTask) -> None:
+        remaining[task.output_dir] -= 1
+        if remaining[task.output_dir] == 0 and state.is_main_process and not split:
+            score(next(run for run in runs if run.output_dir == task.output_dir))
+
     progress = tqdm(total=len(tasks), desc=f"LOSO folds [{protocol}]", unit="fold",
                     disable=not state.is_main_process)
     with progress:
         run_tasks(own, FoldContext(data, config, recipe, protocol, inner_folds), workers, progress,
-                  on_disk=tasks if split else None)
+                  on_disk=tasks if split else None, on_fold=score_when_finished)
         if split and state.is_main_process:
             wait_for_folds(tasks, progress)
     if not split:
         state.wait_for_everyone()
     if not state.is_main_process:
         return None
-    metric = load_metric()
-    all_results = []
     for run in runs:
-        results = compute_results(read_fold_records(run.output_dir), run.run_config, metric=metric)
-        results["time_s"]["this_invocation"] = invocation_time(run.output_dir, tasks, started_at)
-        write_results(run.output_dir, results)
-        print(summary_line(results, run.output_dir), flush=True)
-        all_results.append(results)
-    return all_results
+        if run.output_dir not in results_by_dir:
+            score(run)
+    return [results_by_dir[run.output_dir] for run in runs]
 
 
 def invocation_time(output_dir: Path, tasks: list[FoldTask], started_at: float) -> float:
@@ -269,10 +285,11 @@ def wait_for_folds(tasks: list[FoldTask], progress: tqdm, poll_s: float = 2.0) -
 
 
 def run_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers, progress: tqdm,
-              on_disk: list[FoldTask] | None = None) -> None:
+              on_disk: list[FoldTask] | None = None, on_fold: Callable[[FoldTask], None] | None = None) -> None:
     """Every task, in this process or in `workers`; `progress` counts folds and shows the pooled accuracy so far.
 
-    With `on_disk`, the count is of those tasks' folds on disk: other ranks train some of them.
+    With `on_disk`, the count is of those tasks' folds on disk: other ranks train some of them. `on_fold(task)` is
+    called in this process after each task's fold record is written.
     """
     if not tasks:
         return
@@ -286,6 +303,8 @@ def run_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers,
         else:
             progress.n = folds_on_disk(on_disk)
         progress.set_postfix(subject=task.subject, seed=task.seed, accuracy=f"{scored[0] / scored[1]:.3f}")
+        if on_fold is not None:
+            on_fold(task)
 
     if workers.split_ranks or (workers.count > 1 and len(tasks) > 1):
         # Trainer bars of several workers would overwrite each other (and this bar).
