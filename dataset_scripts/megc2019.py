@@ -21,8 +21,17 @@ from datasets import ClassLabel, Features, Image, Value
 
 from .casme2 import Casme2
 from .samm import Samm
-from .samples import (FrameRows, Sample, cell_text, check_unique, file_stats, format_listing, report_problems,
-                      require_nonempty, require_path)
+from .samples import (
+    FrameRows,
+    Sample,
+    cell_text,
+    check_unique,
+    file_stats,
+    format_listing,
+    report_problems,
+    require_nonempty,
+    require_path,
+)
 from .smic import Smic
 from .tasks import TASKS, THREE_CLASSES, Task
 

@@ -11,8 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import pytest
-from _me_fixtures import (CASME2_RAW_OFFSET, SMIC_CLIPS, casme2_tree, casme3_tree, flow_release_tree, frame_value,
-                          pixel_value, samm_tree, smic_tree)
+from _me_fixtures import (
+    CASME2_RAW_OFFSET,
+    SMIC_CLIPS,
+    casme2_tree,
+    casme3_tree,
+    flow_release_tree,
+    frame_value,
+    pixel_value,
+    samm_tree,
+    smic_tree,
+)
 from datasets import Dataset, load_from_disk
 
 from dataset_scripts import load_me_dataset

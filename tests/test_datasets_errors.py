@@ -5,8 +5,18 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from _me_fixtures import (CASME2_HEADER, CASME2_ROWS, FLOW_ROWS, SAMM_ROWS, casme2_tree, casme3_tree,
-                          flow_release_tree, samm_tree, smic_tree, write_sheet)
+from _me_fixtures import (
+    CASME2_HEADER,
+    CASME2_ROWS,
+    FLOW_ROWS,
+    SAMM_ROWS,
+    casme2_tree,
+    casme3_tree,
+    flow_release_tree,
+    samm_tree,
+    smic_tree,
+    write_sheet,
+)
 
 from dataset_scripts import load_me_dataset
 

@@ -10,8 +10,16 @@ import pytest
 
 from dataset_scripts import load_me_dataset
 from dataset_scripts.samples import core_features
-from dataset_scripts.synthetic import (MAX_DISPLACEMENT, action_unit_bumps, displacement_field, draw_face, make_pair,
-                                       render_face, sample_geometry, synthetic_samples)
+from dataset_scripts.synthetic import (
+    MAX_DISPLACEMENT,
+    action_unit_bumps,
+    displacement_field,
+    draw_face,
+    make_pair,
+    render_face,
+    sample_geometry,
+    synthetic_samples,
+)
 
 
 def test_draw_face_is_deterministic_and_subject_specific():

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_optical_flow import face_in_frame, smooth_field, warp
 from transformers import AutoImageProcessor
 
 from dataset_scripts.synthetic import draw_face
 from epir_hf import EPIRImageProcessor
-from test_optical_flow import face_in_frame, smooth_field, warp
 
 
 @pytest.fixture(scope="module")

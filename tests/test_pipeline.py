@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_optical_flow import RAMP, face_in_frame, smooth_field, warp
 from transformers import pipeline
 
 from epir_hf import EPIRConfig, EPIRForImageClassification, EPIRImageProcessor, save_for_hub
 from epir_hf.pipeline_epir import TASK, MicroExpressionRecognitionPipeline
-from test_optical_flow import RAMP, face_in_frame, smooth_field, warp
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FACE = (slice(120, 320), slice(260, 460))  # where face_in_frame draws the 200 px face (rows, columns)

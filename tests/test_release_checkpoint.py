@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_pipeline import run_without_epir_hf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
