@@ -229,14 +229,16 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
 
     def score_when_finished(task: FoldTask) -> None:
         remaining[task.output_dir] -= 1
-        if remaining[task.output_dir] == 0 and state.is_main_process and not split:
+        if remaining[task.output_dir] == 0:
             score(next(run for run in runs if run.output_dir == task.output_dir))
+
+    on_fold = score_when_finished if state.is_main_process and not split else None
 
     progress = tqdm(total=len(tasks), desc=f"LOSO folds [{protocol}]", unit="fold",
                     disable=not state.is_main_process)
     with progress:
         run_tasks(own, FoldContext(data, config, recipe, protocol, inner_folds), workers, progress,
-                  on_disk=tasks if split else None, on_fold=score_when_finished)
+                  on_disk=tasks if split else None, on_fold=on_fold)
         if split and state.is_main_process:
             wait_for_folds(tasks, progress)
     if not split:
