@@ -160,13 +160,15 @@ class FoldTask:
 
 
 def run_task(task: FoldTask, context: FoldContext) -> dict:
-    """Train and predict one fold, write its record (main process only) and return it."""
+    """Train and predict one fold and return its record.
+
+    `run_tasks` writes the record, in the process that started the fold workers: a worker can be stopped from
+    outside at any moment (the pool terminates every worker when one dies; Ctrl-C terminates them all), and one
+    stopped while writing would leave a stray temporary file and lose a fold that had finished.
+    """
     metric = load_metric() if context.protocol == "inner-val" else None
-    record = run_fold(task.subject, context.data, context.config, fold_training_arguments(task.args, task.output_dir),
-                      context.recipe, context.protocol, context.inner_folds, metric)
-    if PartialState().is_main_process:
-        write_fold_record(task.output_dir, record)
-    return record
+    return run_fold(task.subject, context.data, context.config, fold_training_arguments(task.args, task.output_dir),
+                    context.recipe, context.protocol, context.inner_folds, metric)
 
 
 def run_loso(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, recipe: TrainingRecipe,
@@ -296,8 +298,12 @@ def run_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers,
     if not tasks:
         return
     scored = np.zeros(2)  # correct predictions, predictions
+    # Under split ranks each rank writes its own folds; otherwise every rank trains every fold and the main one writes.
+    writes = workers.split_ranks or PartialState().is_main_process
 
     def done(task: FoldTask, record: dict) -> None:
+        if writes:
+            write_fold_record(task.output_dir, record)
         scored[:] += [np.sum(np.asarray(record["predictions"]) == np.asarray(record["references"])),
                       len(record["references"])]
         if on_disk is None:

@@ -173,7 +173,7 @@ def run_in_workers(function: Callable[[Any, Any], Any], tasks: Sequence[Any], co
     in this process as each one finishes.
 
     `context` is pickled once per worker. When a fold fails, the folds not yet started are dropped, those running
-    are left to finish (their records are kept, so a re-run repeats only what did not finish), and `FoldError`
+    are left to finish (`on_done` still gets them, so a re-run repeats only what did not finish), and `FoldError`
     names the failed fold by `task.subject` and `task.seed`. Anything else that stops this process (Ctrl-C,
     SIGTERM) terminates the workers at once; fold records are written atomically, so none is left half-written.
     """
@@ -204,6 +204,10 @@ def run_in_workers(function: Callable[[Any, Any], Any], tasks: Sequence[Any], co
                 # A fold's own error first: a broken pool fails every fold that was waiting, not only the culprit.
                 index, error = min(failures, key=lambda failure: isinstance(failure[1], BrokenProcessPool))
                 executor.shutdown(wait=True, cancel_futures=True)
+                for future, other in pending.items():
+                    if not future.cancelled() and future.exception() is None:
+                        done.add(other)
+                        on_done(tasks[other], future.result())
                 if isinstance(error, BrokenProcessPool):
                     raise FoldError(dead_worker_message(tasks, started, processes, done)) from error
                 raise FoldError(f"{_describe_task(tasks[index])} failed: {type(error).__name__}: {error}") from error
