@@ -48,6 +48,7 @@ from epir_hf.training import (
 )
 from epir_hf.training import loso as loso_module
 from epir_hf.training import parallel as parallel_module
+from epir_hf.training import results as results_module
 from epir_hf.training.arguments import LOSOArguments, LOSOTrainingArguments
 from epir_hf.training.files import atomic_write_json
 from epir_hf.training.folds import fold_filename, fold_path
@@ -162,8 +163,10 @@ def test_resume_after_interruption_equals_uninterrupted_run(assets, reference_ru
 
     finished = (output_dir / "results.json").read_bytes()
     resumed.clear()
+    # on another machine too: a later invocation that trains none of its folds is not the run's environment
+    monkeypatch.setattr(results_module, "environment_versions", lambda: {"torch": "0.0.0", "cpu_capability": "NONE"})
     run_loso_module().main(synthetic_argv(assets, output_dir))
-    # re-running a finished run trains nothing and keeps its results.json, the invocation time included
+    # re-running a finished run trains nothing and keeps its results.json, invocation time and versions included
     assert not resumed and (output_dir / "results.json").read_bytes() == finished
 
 

@@ -219,7 +219,12 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
 
     def score(run: LOSORun) -> None:
         results = compute_results(read_fold_records(run.output_dir), run.run_config, metric=metric)
-        results["time_s"]["this_invocation"] = invocation_time(run.output_dir, tasks, started_at)
+        previous = previous_results(run.output_dir, tasks)
+        if previous is None:
+            results["time_s"]["this_invocation"] = time.perf_counter() - started_at
+        else:
+            results["time_s"]["this_invocation"] = previous["time_s"]["this_invocation"]
+            results["versions"] = previous["versions"]
         write_results(run.output_dir, results)
         with tqdm.external_write_mode():  # above the progress bar, not through it
             print(summary_line(results, run.output_dir), flush=True)
@@ -228,11 +233,12 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
     # A run whose folds are all trained is scored at once, so that an interrupted multi-seed command keeps the
     # results of its finished seeds. Under split ranks no rank sees all folds end, so scoring waits for the end.
     remaining = {run.output_dir: sum(task.output_dir == run.output_dir for task in own) for run in runs}
+    runs_by_dir = {run.output_dir: run for run in runs}
 
     def score_when_finished(task: FoldTask) -> None:
         remaining[task.output_dir] -= 1
         if remaining[task.output_dir] == 0:
-            score(next(run for run in runs if run.output_dir == task.output_dir))
+            score(runs_by_dir[task.output_dir])
 
     on_fold = score_when_finished if state.is_main_process and not split else None
 
@@ -253,19 +259,22 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
     return [results_by_dir[run.output_dir] for run in runs]
 
 
-def invocation_time(output_dir: Path, tasks: list[FoldTask], started_at: float) -> float:
-    """Seconds this invocation spent on the run in `output_dir`, or, when it trained none of that run's folds, the
-    time its `results.json` already records: re-running a finished run then leaves its results as they were, with
-    the time of the invocation that trained."""
+def previous_results(output_dir: Path, tasks: list[FoldTask]) -> dict | None:
+    """The run's readable `results.json` when this invocation trained none of that run's folds, else None.
+
+    Re-running a finished run (or resuming another seed of the same command) then leaves its results as they were:
+    the invocation time and the library versions and CPU stay those of the invocation that trained its folds.
+    """
     previous = output_dir / RESULTS_FILENAME
-    if previous.is_file() and all(task.output_dir != output_dir for task in tasks):
-        try:
-            recorded = read_json(previous)["time_s"]["this_invocation"]
-        except (ValueError, KeyError, TypeError):  # a damaged results.json is rewritten whole
-            recorded = None
-        if isinstance(recorded, (int, float)):
-            return float(recorded)
-    return time.perf_counter() - started_at
+    if not previous.is_file() or any(task.output_dir == output_dir for task in tasks):
+        return None
+    try:
+        recorded = read_json(previous)
+        kept = (isinstance(recorded["time_s"]["this_invocation"], (int, float))
+                and isinstance(recorded["versions"], dict))
+    except (ValueError, KeyError, TypeError):  # a damaged results.json is rewritten whole
+        return None
+    return recorded if kept else None
 
 
 def folds_on_disk(tasks: list[FoldTask]) -> int:
