@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -190,24 +190,23 @@ def run_in_workers(function: Callable[[Any, Any], Any], tasks: Sequence[Any], co
         pending = {executor.submit(_run_task, function, index, task): index for index, task in enumerate(tasks)}
         processes = dict(executor._processes)  # kept here: a broken pool forgets its workers
         done: set[int] = set()
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            failures = []
-            for future in finished:
+
+        def drain(futures: Sequence[Future]) -> None:
+            for future in futures:
                 index = pending.pop(future)
-                if future.exception() is None:
+                if not future.cancelled() and future.exception() is None:
                     done.add(index)
                     on_done(tasks[index], future.result())
-                else:
-                    failures.append((index, future.exception()))
+
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            failures = [(pending[future], future.exception()) for future in finished if future.exception() is not None]
+            drain(list(finished))
             if failures:
                 # A fold's own error first: a broken pool fails every fold that was waiting, not only the culprit.
                 index, error = min(failures, key=lambda failure: isinstance(failure[1], BrokenProcessPool))
                 executor.shutdown(wait=True, cancel_futures=True)
-                for future, other in pending.items():
-                    if not future.cancelled() and future.exception() is None:
-                        done.add(other)
-                        on_done(tasks[other], future.result())
+                drain(list(pending))  # the folds that were running have finished; the rest were cancelled
                 if isinstance(error, BrokenProcessPool):
                     raise FoldError(dead_worker_message(tasks, started, processes, done)) from error
                 raise FoldError(f"{_describe_task(tasks[index])} failed: {type(error).__name__}: {error}") from error
