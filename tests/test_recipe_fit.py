@@ -58,8 +58,9 @@ def test_unknown_held_out_subject_is_a_clear_error(assets, tmp_path):
 
 
 def fit_line(name: str, held_out: str, uf1: float, lr: str, batch: int, epochs: int, validation_uf1=None,
-             group=None) -> str:
+             group=None, seed=None) -> str:
     arguments = ["--learning_rate", lr, "--per_device_train_batch_size", str(batch), "--num_train_epochs", str(epochs)]
+    arguments += [] if seed is None else ["--seed", str(seed)]
     return json.dumps({"name": name, "held_out": held_out, "arguments": arguments, "final_train_uf1": uf1,
                        "validation_group": group, "final_validation_uf1": validation_uf1})
 
@@ -112,3 +113,19 @@ def test_selection_by_validation_averages_the_groups_and_skips_fit_only_runs(tmp
     chosen = recipe_fit.summarize(log, max_epochs=40, by="validation")
     assert chosen["name"] == "augment" and chosen["mean"] == pytest.approx(0.65)
     assert set(chosen["scores"]) == {"a:0/2", "a:1/2"}
+
+
+def test_every_seed_of_a_group_counts_and_several_logs_rank_together(tmp_path, capsys):
+    pretrained, scratch = tmp_path / "pretrained.jsonl", tmp_path / "scratch.jsonl"
+    pretrained.write_text("\n".join([
+        fit_line("pretrained", "a", 0.9, "3e-4", 16, 60, validation_uf1=0.80, group="0/2", seed=1),
+        fit_line("pretrained", "a", 0.9, "3e-4", 16, 60, validation_uf1=0.60, group="0/2", seed=2),
+    ]) + "\n")
+    scratch.write_text(fit_line("scratch", "a", 0.9, "3e-4", 16, 60, validation_uf1=0.75, group="0/2", seed=1) + "\n"
+                       + fit_line("scratch", "a", 0.9, "3e-4", 16, 60, validation_uf1=0.75, group="0/2", seed=2) + "\n")
+    chosen = recipe_fit.summarize([pretrained, scratch], max_epochs=60, by="validation")
+    # seed 2 does not replace seed 1 of the same group: the means are 0.70 and 0.75
+    assert chosen["name"] == "scratch" and chosen["mean"] == pytest.approx(0.75)
+    assert set(chosen["scores"]) == {"a:0/2@seed1", "a:0/2@seed2"}
+    printed = capsys.readouterr().out
+    assert "0.8000 0.6000" in printed and "0.7500 0.7500" in printed

@@ -19,12 +19,12 @@ Regularisers (augmentation, dropout, label smoothing) lower the fit on purpose, 
 training and scores it after each epoch (`validation_uf1`). Those subjects are test subjects of their own LOSO folds,
 so a choice made on them carries a little of the optimism that nested selection inside every fold would avoid.
 
-    epir-recipe-fit summarize runs/fit/fit.jsonl [--max_epochs 40] [--by validation]
+    epir-recipe-fit summarize runs/fit/fit.jsonl [more logs] [--max_epochs 40] [--by validation]
 
-ranks the recipes of a log by their final-epoch training UF1 (or validation UF1), averaged over the folds (and
-validation groups) each was run for, and names the one the selection rule picks: the best mean among recipes run
-for every fold of the log and costing at most `--max_epochs` epochs (ties: fewer epochs, then the larger batch,
-which is cheaper per epoch).
+ranks the recipes of the logs by their final-epoch training UF1 (or validation UF1), averaged over the folds (and
+validation groups and seeds) each was run for, and names the one the selection rule picks: the best mean among
+recipes run for every fold of the logs and costing at most `--max_epochs` epochs (ties: fewer epochs, then the
+larger batch, which is cheaper per epoch).
 """
 
 from __future__ import annotations
@@ -102,14 +102,16 @@ def split_validation(train: LOSOData, text: str | None) -> tuple[LOSOData, LOSOD
     return train.subset(~held_out), train.subset(held_out)
 
 
-def summarize(log_path: str | Path, max_epochs: float, by: str = "fit") -> dict | None:
-    """Print the recipes of a fit log ranked by mean final training (or validation) UF1; return the selected row."""
+def summarize(log_paths: str | Path | list[str | Path], max_epochs: float, by: str = "fit") -> dict | None:
+    """Print the recipes of one or more fit logs ranked by mean final training (or validation) UF1; return the
+    selected row. Every recipe's scores are printed in the same fold order, so two recipes compare pair by pair."""
     if by not in ("fit", "validation"):
         raise ValueError(f"by must be 'fit' or 'validation'; got {by!r}.")
-    path = Path(log_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No fit log at {path}; write one with epir-recipe-fit --fit_log {path} ...")
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for path in map(Path, log_paths if isinstance(log_paths, list) else [log_paths]):
+        if not path.is_file():
+            raise FileNotFoundError(f"No fit log at {path}; write one with epir-recipe-fit --fit_log {path} ...")
+        records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     score_key = "final_train_uf1" if by == "fit" else "final_validation_uf1"
     records = [record for record in records if record.get(score_key) is not None]
     folds = sorted({fold_key(record) for record in records})
@@ -139,9 +141,10 @@ def summarize(log_path: str | Path, max_epochs: float, by: str = "fit") -> dict 
 
 
 def fold_key(record: dict) -> str:
-    """The held-out subject, plus the validation group when there is one."""
-    group = record.get("validation_group")
-    return record["held_out"] if group is None else f"{record['held_out']}:{group}"
+    """The held-out subject, plus the validation group and the seed when the run names them: a recipe run with two
+    seeds on the same group scores twice, and both count."""
+    group, seed = record.get("validation_group"), argument_value(record["arguments"], "--seed", "")
+    return record["held_out"] + (f":{group}" if group is not None else "") + (f"@seed{seed}" if seed else "")
 
 
 def uf1_per_epoch(metric: EvaluationModule, epoch_logits: list[np.ndarray], references: np.ndarray,
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["summarize"]:
         parser = argparse.ArgumentParser(prog="epir-recipe-fit summarize", description=summarize.__doc__)
-        parser.add_argument("fit_log")
+        parser.add_argument("fit_log", nargs="+", help="one or more fit logs (JSON lines of epir-recipe-fit)")
         parser.add_argument("--max_epochs", type=float, default=40.0, help="most epochs a selectable recipe may use")
         parser.add_argument("--by", choices=("fit", "validation"), default="fit",
                             help="rank by training fit (optimisation settings) or validation UF1 (regularisers)")
