@@ -129,3 +129,14 @@ def test_every_seed_of_a_group_counts_and_several_logs_rank_together(tmp_path, c
     assert set(chosen["scores"]) == {"a:0/2@seed1", "a:0/2@seed2"}
     printed = capsys.readouterr().out
     assert "0.8000 0.6000" in printed and "0.7500 0.7500" in printed
+
+
+def test_a_second_run_of_the_same_recipe_and_fold_is_a_clear_error(tmp_path):
+    log = tmp_path / "fit.jsonl"
+    log.write_text("\n".join([
+        fit_line("default", "a", 0.9, "3e-4", 16, 60, validation_uf1=0.70, group="0/2", seed=1),
+        fit_line("default", "a", 0.9, "3e-4", 16, 60, validation_uf1=0.70, group="0/2", seed=2),
+        fit_line("default", "a", 0.9, "3e-4", 16, 60, validation_uf1=0.60, group="0/2", seed=1),
+    ]) + "\n")
+    with pytest.raises(ValueError, match="recipe 'default' has a second run for fold a:0/2@seed1"):
+        recipe_fit.summarize(log, max_epochs=60, by="validation")

@@ -107,18 +107,23 @@ def summarize(log_paths: str | Path | list[str | Path], max_epochs: float, by: s
     selected row. Every recipe's scores are printed in the same fold order, so two recipes compare pair by pair."""
     if by not in ("fit", "validation"):
         raise ValueError(f"by must be 'fit' or 'validation'; got {by!r}.")
+    score_key = "final_train_uf1" if by == "fit" else "final_validation_uf1"
     records = []
     for path in map(Path, log_paths if isinstance(log_paths, list) else [log_paths]):
         if not path.is_file():
             raise FileNotFoundError(f"No fit log at {path}; write one with epir-recipe-fit --fit_log {path} ...")
-        records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    score_key = "final_train_uf1" if by == "fit" else "final_validation_uf1"
-    records = [record for record in records if record.get(score_key) is not None]
-    folds = sorted({fold_key(record) for record in records})
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        records += [(path, record) for record in lines if record.get(score_key) is not None]
+    folds = sorted({fold_key(record) for _, record in records})
     table: dict[str, dict] = {}
-    for record in records:
+    for path, record in records:
         row = table.setdefault(record["name"], {"name": record["name"], "scores": {}, "arguments": record["arguments"]})
-        row["scores"][fold_key(record)] = record[score_key]
+        fold = fold_key(record)
+        if fold in row["scores"]:
+            # A second run of the same recipe and fold (a screen resumed twice) would silently replace the first.
+            raise ValueError(f"{path}: recipe {record['name']!r} has a second run for fold {fold}; keep one line per "
+                             "recipe and fold, or give the rerun another --name.")
+        row["scores"][fold] = record[score_key]
     rows = []
     for row in table.values():
         arguments = row["arguments"]
