@@ -114,7 +114,6 @@ def summarize(log_paths: str | Path | list[str | Path], max_epochs: float, by: s
             raise FileNotFoundError(f"No fit log at {path}; write one with epir-recipe-fit --fit_log {path} ...")
         lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         records += [(path, record) for record in lines if record.get(score_key) is not None]
-    folds = sorted({fold_key(record) for _, record in records})
     table: dict[str, dict] = {}
     for path, record in records:
         row = table.setdefault(record["name"], {"name": record["name"], "scores": {}, "arguments": record["arguments"]})
@@ -124,6 +123,7 @@ def summarize(log_paths: str | Path | list[str | Path], max_epochs: float, by: s
             raise ValueError(f"{path}: recipe {record['name']!r} has a second run for fold {fold}; keep one line per "
                              "recipe and fold, or give the rerun another --name.")
         row["scores"][fold] = record[score_key]
+    folds = sorted({fold for row in table.values() for fold in row["scores"]})
     rows = []
     for row in table.values():
         arguments = row["arguments"]
