@@ -29,12 +29,16 @@ from huggingface_hub.utils import WeakFileLock
 
 from .action_units import ActionUnitCorpus
 from .casme2 import Casme2
+from .casme2_long import Casme2Long
 from .casme3 import Casme3
+from .casme3_long import Casme3Long
+from .long_video_sheets import LongVideoCorpus
 from .megc2019 import Megc2019Composite, Megc2019CompositeFlow
 from .samm import Samm
+from .samm_long import SammLong
 from .smic import Smic
 from .synthetic import SyntheticCorpus
-from .tasks import get_task
+from .tasks import Task, get_task
 
 # Bump when the rows or features a loader produces change, so stale caches are not reused.
 CACHE_FORMAT_VERSION = 1
@@ -48,6 +52,10 @@ CORPORA: dict[str, Callable] = {
     "megc2019_composite_flow": Megc2019CompositeFlow,
     "synthetic": SyntheticCorpus,
     "synthetic_au": ActionUnitCorpus,
+    # Long videos for spotting: one row per recording with its intervals (dataset_scripts/long_videos.py).
+    "casme2_long": Casme2Long,
+    "samm_long": SammLong,
+    "casme3_long": Casme3Long,
 }
 
 
@@ -63,6 +71,16 @@ def _check_options(name: str, kwargs: dict) -> None:
             close = difflib.get_close_matches(key, options, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(f"{name} has no option {key!r}{hint}; its options: {options}")
+
+
+def _task(name: str, task: str | None) -> Task | None:
+    """The class set of a recognition corpus; None for a long-video corpus, whose intervals are not classified."""
+    if issubclass(CORPORA[name], LongVideoCorpus):
+        if task is not None:
+            raise ValueError(f"{name} is a long-video corpus for spotting: it takes no task (each interval keeps the "
+                             f"corpus' own emotion word), got task={task!r}")
+        return None
+    return get_task(name, task)
 
 
 def _open_corpus(name: str, data_dir, frames: str | None, kwargs: dict):
@@ -86,26 +104,31 @@ def _open_corpus(name: str, data_dir, frames: str | None, kwargs: dict):
 def load_me_dataset(name: str, data_dir: str | os.PathLike | dict | None = None, task: str | None = None,
                     frames: str | None = None, strict: bool = True, *, cache_dir: str | os.PathLike | None = None,
                     use_cache: bool = True, **kwargs) -> Dataset:
-    """Load a micro-expression corpus as a `datasets.Dataset` with the core features.
+    """Load a micro-expression corpus as a `datasets.Dataset`: the core features, or for the long-video corpora
+    ("casme2_long", "samm_long", "casme3_long") one row per recording (`LONG_VIDEO_FEATURES`).
 
     Args:
-        name: "casme2", "samm", "smic", "casme3", "megc2019_composite", "megc2019_composite_flow"
-            or "synthetic".
+        name: "casme2", "samm", "smic", "casme3", "megc2019_composite", "megc2019_composite_flow",
+            "synthetic", "synthetic_au", or a long-video corpus.
         data_dir: the folder of the local copy (for "megc2019_composite" a dict with the folders of
             "casme2", "samm" and "smic"); None for "synthetic".
-        task: class set, e.g. "3class" (default), "5class" (CASME II, SAMM), "4class"/"7class" (CAS(ME)^3).
+        task: class set, e.g. "3class" (default), "5class" (CASME II, SAMM), "4class"/"7class" (CAS(ME)^3);
+            None for the long-video corpora, which take no task.
         frames: frame release where a corpus ships several ("cropped" default or "raw" for CASME II).
         strict: missing frames or indices outside a clip raise one error listing every affected
-            sample; with False they are skipped with a warning.
+            sample; with False they are skipped with a warning. The long-video corpora raise at the
+            first bad annotation row or frame folder, or with False skip each and list them in a warning.
         cache_dir: where built datasets are saved (default: `$HF_DATASETS_CACHE/epir_hf`).
         use_cache: False rebuilds even when a cached copy exists.
-        **kwargs: corpus options: `annotation_file=`, `frames_dir=` (CASME II, SAMM, CAS(ME)^3),
+        **kwargs: corpus options: `annotation_file=`, `frames_dir=` (CASME II, SAMM, CAS(ME)^3 and the
+            long-video corpora), `macro_annotation_file=` (casme3_long),
             `apex="middle"|"spotted"` (SMIC, composite), `num_subjects=`, `samples_per_subject=`,
             `seed=`, `image_size=` (synthetic).
     """
     corpus = _open_corpus(name, data_dir, frames, kwargs)
-    task_spec = get_task(name, task)
-    key = Hasher.hash([CACHE_FORMAT_VERSION, name, task_spec.name, bool(strict), corpus.identity()])
+    task_spec = _task(name, task)
+    key = Hasher.hash([CACHE_FORMAT_VERSION, name, None if task_spec is None else task_spec.name,
+                        bool(strict), corpus.identity()])
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = root / name / key
     if use_cache and (target / "dataset_info.json").is_file():

@@ -90,8 +90,45 @@ def find_annotation_file(data_dir: Path, patterns: Sequence[str], override: str 
     return matches[-1]  # official names carry a date or a version number: the last is the newest
 
 
+def frame_release(corpus: str, releases: Sequence[str], frames: str | None) -> str:
+    """The frame release `frames` of `corpus` (default: its first), or a ValueError listing the releases."""
+    if frames is None:
+        return releases[0]
+    if frames not in releases:
+        raise ValueError(f"{corpus} frames must be one of {list(releases)}, got {frames!r}")
+    return frames
+
+
+def locate_sheet_and_frames(corpus, data_dir: str | Path, annotation_file: str | Path | None,
+                            frames_dir: str | Path | None) -> tuple[Path, Path]:
+    """The annotation sheet and the frame folder of a corpus annotated by one spreadsheet.
+
+    `corpus` gives `title`, `annotation_patterns` and `frames_subdir`: the sheet defaults to the newest file of
+    `data_dir` matching the patterns, the frame folder to `data_dir/frames_subdir`.
+    """
+    data_dir = Path(data_dir)
+    annotation = find_annotation_file(data_dir, corpus.annotation_patterns, annotation_file)
+    default = data_dir / corpus.frames_subdir if corpus.frames_subdir else data_dir
+    return annotation, require_path(Path(frames_dir) if frames_dir else default, f"{corpus.title} frame folder")
+
+
 def _header_key(cell: object) -> str:
     return " ".join(str(cell).split()).lower()
+
+
+def read_workbook(path: Path) -> dict[str, pd.DataFrame]:
+    """Every sheet of an .xlsx workbook as raw cells (no header), indexed by spreadsheet row number (1-based).
+
+    Only truly empty cells are missing: "n/a" or "/" in a frame column must reach the user as written.
+    """
+    try:
+        sheets = pd.read_excel(path, sheet_name=None, header=None, engine="openpyxl", keep_default_na=False,
+                               na_values=[""])
+    except Exception as err:  # openpyxl raises several unrelated types for a non-xlsx file
+        raise ValueError(f"cannot read annotation file {path} as an .xlsx workbook: {err}") from err
+    for raw in sheets.values():
+        raw.index = raw.index + 1  # error messages name the row as a spreadsheet shows it
+    return sheets
 
 
 def read_annotation_sheet(path: Path, required: Sequence[str], max_header_row: int = 30) -> pd.DataFrame:
@@ -99,25 +136,31 @@ def read_annotation_sheet(path: Path, required: Sequence[str], max_header_row: i
 
     The header is searched for in the first `max_header_row` rows of every sheet, because some
     releases put title rows above the table (SAMM) or keep the labels on a second sheet. Column
-    names are returned normalised (lower case, single spaces).
+    names are returned normalised (lower case, single spaces); the index is the spreadsheet row
+    number, so that an error can name the row. When no header has every column, the error names
+    the columns missing from the closest one and the columns it has.
     """
     wanted = [_header_key(c) for c in required]
-    try:
-        # Only truly empty cells are missing: "n/a" or "/" in a frame column must reach the user as written.
-        sheets = pd.read_excel(path, sheet_name=None, header=None, engine="openpyxl", keep_default_na=False,
-                               na_values=[""])
-    except Exception as err:  # openpyxl raises several unrelated types for a non-xlsx file
-        raise ValueError(f"cannot read annotation file {path} as an .xlsx workbook: {err}") from err
-    seen = []
-    for name, raw in sheets.items():
-        for row in range(min(max_header_row, len(raw))):
-            keys = [_header_key(c) for c in raw.iloc[row].tolist()]
-            if all(w in keys for w in wanted):
-                table = raw.iloc[row + 1:].copy()
-                table.columns = keys
-                return table.dropna(how="all").reset_index(drop=True)
+    closest, seen = None, []
+    for name, raw in read_workbook(path).items():
+        for row in raw.index[:max_header_row]:
+            cells = raw.loc[row].tolist()
+            keys = [_header_key(c) for c in cells]
+            found = sum(w in keys for w in wanted)
+            if found == len(wanted):
+                named = [pd.notna(c) for c in cells]  # cells under no header (stray notes) are not columns
+                table = raw.loc[row + 1:, named].copy()
+                table.columns = [k for k, keep in zip(keys, named) if keep]
+                return table.dropna(how="all")
+            if found and (closest is None or found > closest[0]):
+                closest = (found, name, row, [c for c in cells if pd.notna(c)], keys)
         if len(raw):
             seen.append(f"sheet {name!r}: {[c for c in raw.iloc[0].tolist() if pd.notna(c)]}")
+    if closest is not None:
+        _, name, row, cells, keys = closest
+        missing = [c for c, w in zip(required, wanted) if w not in keys]
+        raise ValueError(f"annotation file {path} has no table with the columns {list(required)}: the header in "
+                         f"sheet {name!r} row {row} lacks {missing}; its columns: {cells}")
     raise ValueError(f"annotation file {path} has no table with the columns {list(required)}; "
                      f"first rows seen:{format_listing(seen)}")
 
@@ -181,12 +224,18 @@ def apply_task(samples: Iterable[Sample], task: Task, source: str) -> list[Sampl
 
 
 def list_frames(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
-    """Frame number -> file for the files of `folder` whose name fully matches `pattern` (group 1 = number)."""
+    """Frame number -> file for the files of `folder` whose name fully matches `pattern` (group 1 = number).
+
+    Two files with one number ("img1.jpg", "img001.jpg") are a ValueError: either could be meant.
+    """
     frames = {}
     for entry in folder.iterdir():
         match = pattern.fullmatch(entry.name)
         if match:
-            frames[int(match.group(1))] = entry
+            number = int(match.group(1))
+            if number in frames:
+                raise ValueError(f"{folder}: {frames[number].name} and {entry.name} are both frame {number}")
+            frames[number] = entry
     return frames
 
 
@@ -307,11 +356,7 @@ class FrameCorpus(FrameRows, ABC):
     apex_policy: ApexPolicy | None = None
 
     def __init__(self, frames: str | None) -> None:
-        if frames is None:
-            frames = self.frame_releases[0]
-        if frames not in self.frame_releases:
-            raise ValueError(f"{self.name} frames must be one of {list(self.frame_releases)}, got {frames!r}")
-        self.frames = frames
+        self.frames = frame_release(self.name, self.frame_releases, frames)
 
     @property
     @abstractmethod
@@ -361,10 +406,7 @@ class SheetCorpus(FrameCorpus):
     def __init__(self, data_dir: str | Path, frames: str | None = None, annotation_file: str | Path | None = None,
                  frames_dir: str | Path | None = None) -> None:
         super().__init__(frames)
-        data_dir = Path(data_dir)
-        self.annotation = find_annotation_file(data_dir, self.annotation_patterns, annotation_file)
-        default = data_dir / self.frames_subdir if self.frames_subdir else data_dir
-        self.frames_dir = require_path(Path(frames_dir) if frames_dir else default, f"{self.title} frame folder")
+        self.annotation, self.frames_dir = locate_sheet_and_frames(self, data_dir, annotation_file, frames_dir)
 
     def watched_files(self) -> list[Path]:
         return [self.annotation]

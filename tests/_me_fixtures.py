@@ -1,5 +1,6 @@
-"""Tiny corpora in the official layouts of CASME II, SAMM, SMIC-HS, CAS(ME)^3 and the composite
-flow release, built in temp dirs for the dataset_scripts tests.
+"""Tiny corpora in the official layouts of CASME II, SAMM, SMIC-HS, CAS(ME)^3, the composite flow
+release and the long-video corpora (CAS(ME)^2, SAMM Long Videos, CAS(ME)^3 part A), built in temp
+dirs for the dataset_scripts tests.
 
 Every frame is a small constant-gray image whose gray level encodes its frame number (and the
 release), so a test can tell which file a loader picked by looking at the decoded pixels.
@@ -32,18 +33,23 @@ def pixel_value(image) -> float:
     return float(np.asarray(image.convert("L"), dtype=np.float32).mean())
 
 
+def write_workbook(path: Path, sheets: dict[str, list[list]]) -> Path:
+    """An .xlsx written with openpyxl, one sheet per entry in order, each row as given (no header added)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for name, rows in sheets.items():
+            width = max((len(r) for r in rows), default=0)
+            frame = pd.DataFrame([list(r) + [None] * (width - len(r)) for r in rows])
+            frame.to_excel(writer, sheet_name=name, header=False, index=False)
+    return path
+
+
 def write_sheet(path: Path, header: list[str], rows: list[list], title_rows: list[list] = (),
                 sheet_name: str = "Sheet1", extra_sheets: dict[str, pd.DataFrame] | None = None) -> Path:
     """An .xlsx written with openpyxl, optionally with title rows above the header (as SAMM has)."""
-    table = [list(r) for r in title_rows] + [header] + [list(r) for r in rows]
-    width = max(len(r) for r in table)
-    frame = pd.DataFrame([r + [None] * (width - len(r)) for r in table])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        for name, extra in (extra_sheets or {}).items():
-            extra.to_excel(writer, sheet_name=name, index=False)
-        frame.to_excel(writer, sheet_name=sheet_name, header=False, index=False)
-    return path
+    sheets = {name: [list(extra.columns), *extra.values.tolist()] for name, extra in (extra_sheets or {}).items()}
+    sheets[sheet_name] = [list(r) for r in title_rows] + [header] + [list(r) for r in rows]
+    return write_workbook(path, sheets)
 
 
 # ----------------------------------------------------------------------------- CASME II
@@ -161,4 +167,81 @@ def flow_release_tree(root: Path, rows=FLOW_ROWS, labels: list | None = None) ->
     for _, sub, filename, _ in rows:
         flow = rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)
         cv2.imwrite(str(root / "flow" / f"{sub}_{filename} .png"), flow)
+    return root
+
+
+# ----------------------------------------------------------------------------- long videos
+
+def write_frames(folder: Path, numbers, name: str = "{}.jpg") -> None:
+    """One tiny frame per number, its file named by `name.format(number)`."""
+    for n in numbers:
+        write_frame(folder / name.format(n), n)
+
+
+# CAS(ME)^2: a coding sheet without header, then the two naming sheets (no header either).
+CASME2_LONG_CODES = [
+    [1, "disgust1_1", 3, 5, 8, "4+7", "negative", "micro-expression", "disgust"],
+    [1, "disgust1_2", 20, 0, 40, "4", "negative", "macro-expression", "disgust"],   # apex 0: none annotated
+    [1, "disgust2_1", 10, 12, 0, "12", "positive", "macro-expression", "happy"],    # offset 0: none annotated
+    [2, "anger1_1", 95, 99, 101, "4", "negative", "micro-expression", "anger"],     # across img099 / img100
+]
+CASME2_LONG_SUBJECTS = [[15, "s15", 1], [16, "s16", 2]]
+CASME2_LONG_VIDEOS = [[101, "disgust1"], ["0102", "disgust2"], [401, "anger1"], [502, "funny2"]]  # codes as both
+# (subject folder, recording folder, number of frames from img001)
+CASME2_LONG_FOLDERS = [("s15", "15_0101disgustingteeth", 50), ("s15", "15_0102eatingworms", 30),
+                       ("s16", "16_0401girlcrashing", 110), ("s16", "16_0502funnyerrors", 10)]
+
+
+def casme2_long_tree(root: Path, codes: list[list] = CASME2_LONG_CODES, naming: dict | None = None) -> Path:
+    naming = {"naming rule1": CASME2_LONG_SUBJECTS, "naming rule2": CASME2_LONG_VIDEOS} if naming is None else naming
+    write_workbook(root / "CAS(ME)^2code_final.xlsx", {"CASFEcode_final": codes, **naming})
+    for subject, recording, count in CASME2_LONG_FOLDERS:
+        write_frames(root / "rawpic" / subject / recording, range(1, count + 1), "img{:03d}.jpg")
+    return root
+
+
+# SAMM Long Videos: the table below nine title rows.
+SAMM_LONG_HEADER = ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration", "Type",
+                    "Action Units", "Notes"]
+SAMM_LONG_TITLE = [["SAMM Long Videos"], [], ["Macro- and micro-movements"], [], ["Onset, Apex, Offset: frame numbers"],
+                   [], ["Type: Macro or Micro - 1/2"], [], ["Release V2"]]
+SAMM_LONG_ROWS = [
+    ["006", "006_1_1", 1, 5, 9, 14, 10, "Macro", "4+7", ""],
+    ["006", "006_1_2", 1, 20, -1, 30, 11, "Micro - 1/2", "12", "While blinking"],   # apex -1: none annotated
+    [7, "007_3_1", 3, 2, 4, 6, 5, "Micro - 1/2", "1+2", ""],
+]
+SAMM_LONG_FOLDERS = {"006_1": 40, "007_3": 12, "006_2": 8}  # recording -> frames, numbered from 1
+
+
+def samm_long_tree(root: Path, rows: list[list] = SAMM_LONG_ROWS, header: list[str] = SAMM_LONG_HEADER) -> Path:
+    write_sheet(root / "SAMM_LongVideos_V2_Release.xlsx", header, rows, title_rows=SAMM_LONG_TITLE)
+    for recording, count in SAMM_LONG_FOLDERS.items():
+        write_frames(root / "SAMM_longvideos" / recording, range(1, count + 1), recording + "_{:04d}.jpg")
+    return root
+
+
+# CAS(ME)^3 part A: the micro- and the macro-expression sheets, frames numbered from where each recording starts.
+CASME3_LONG_ME_HEADER = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"]
+CASME3_LONG_ME_ROWS = [
+    ["spNO.1", "a", 12, 14, 16, "12", "I", "happy"],
+    ["spNO.1", "A", 30, 31, 33, "4", "II", "disgust"],   # upper case in the sheet, folder `a`
+    ["spNO.2", "c", 5, None, 9, "", "VII", "others"],     # no apex annotated
+]
+CASME3_LONG_MAE_HEADER = ["sub", "seq", "onset", "apex", "offset", "AU", "emotion"]
+CASME3_LONG_MAE_ROWS = [
+    ["spNO.1", "a", 20, 25, 40, "6+12", "happy"],
+    ["spNO.2", "b", 8, 10, 15, "4", "anger"],
+]
+CASME3_LONG_FOLDERS = {("spNO.1", "a"): range(8, 48), ("spNO.2", "b"): range(6, 26), ("spNO.2", "c"): range(2, 13),
+                       ("spNO.2", "d"): range(0, 5)}
+
+
+def casme3_long_tree(root: Path, me_rows: list[list] = CASME3_LONG_ME_ROWS,
+                     mae_rows: list[list] = CASME3_LONG_MAE_ROWS,
+                     mae_header: list[str] = CASME3_LONG_MAE_HEADER) -> Path:
+    write_sheet(root / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", CASME3_LONG_ME_HEADER, me_rows, sheet_name="label")
+    write_sheet(root / "cas(me)3_part_A_MaE_label_JpgIndex_v2_emotion.xlsx", mae_header, mae_rows)
+    for (subject, recording), numbers in CASME3_LONG_FOLDERS.items():
+        write_frames(root / subject / recording / "color", numbers)
+        (root / subject / recording / "depth").mkdir()
     return root
