@@ -1,0 +1,1 @@
+"""Reference methods from the literature that the spotter is compared with on identical input."""
