@@ -19,7 +19,8 @@ from pathlib import Path
 from .loading import CORPORA, load_me_dataset
 
 _CORPUS_OPTIONS = {"annotation_file": str, "frames_dir": str, "apex": str, "num_subjects": int,
-                   "samples_per_subject": int, "seed": int, "image_size": int}
+                   "samples_per_subject": int, "seed": int, "image_size": int, "videos_per_subject": int,
+                   "split": str, "faces": str, "duration": float}
 
 
 def _data_dir(values: list[str] | None):
@@ -66,9 +67,14 @@ def main(argv: list[str] | None = None) -> None:
         args.output.mkdir(parents=True, exist_ok=True)
         written = args.output / "data.parquet"
         dataset.to_parquet(str(written))
-    names = dataset.features["label"].names
-    counts = Counter((d, names[label]) for d, label in zip(dataset["dataset"], dataset["label"]))
-    print(f"{len(dataset)} samples, {len(set(dataset['subject']))} subjects -> {written}")
+    if "label" in dataset.features:
+        names = dataset.features["label"].names
+        counts = Counter((d, names[label]) for d, label in zip(dataset["dataset"], dataset["label"]))
+        unit = "samples"
+    else:  # a long-video corpus: one row per recording, counted here by its intervals
+        counts = Counter((d, kind) for d, kinds in zip(dataset["dataset"], dataset["kind"]) for kind in kinds)
+        unit = "videos"
+    print(f"{len(dataset)} {unit}, {len(set(dataset['subject']))} subjects -> {written}")
     for (part, label), n in sorted(counts.items()):
         print(f"  {part:10s} {label:12s} {n}")
     if args.push_to_hub:
