@@ -12,6 +12,7 @@ label. The built-in `synthetic` corpus, which the tests and the quickstart use, 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 from datasets import Features, List, Value
@@ -100,14 +101,39 @@ GENERATOR_LIMITS = {"random_fraction": 1.0, "blink_probability": 1.0, "gaze_prob
                     "illumination": 1.0, "head_degrees": 10.0, "head_shift": 10.0}
 
 
-def corpus_face_box(geometry: FaceGeometry, placement: tuple[float, float], size: int) -> tuple[int, int, int, int]:
-    """The square (x, y, w, h) box of the onset frame framed like the corpora's crops (eyebrows to chin)."""
+def corpus_crop(geometry: FaceGeometry, size: float, placement: tuple[float, float] = (0.0, 0.0),
+                eye_row: float = CORPUS_EYE_ROW) -> tuple[float, float, float]:
+    """(left, top, side) in px of the square crop of the face framed like the corpora's crops (eyebrows to chin; the
+    eyes `eye_row` of the side below its top), in an image of `size` px where the face is shifted by `placement`; it
+    may reach past the image's edges."""
     side = 2.0 * geometry.eye_dx * size / CORPUS_EYE_SPAN
     left = geometry.center[0] * size + placement[0] - side / 2.0
-    top = geometry.eye_y * size + placement[1] - CORPUS_EYE_ROW * side
+    top = geometry.eye_y * size + placement[1] - eye_row * side
+    return left, top, side
+
+
+def corpus_face_box(geometry: FaceGeometry, placement: tuple[float, float], size: int) -> tuple[int, int, int, int]:
+    """The square (x, y, w, h) box of the onset frame framed like the corpora's crops (eyebrows to chin)."""
+    left, top, side = corpus_crop(geometry, size, placement)
     x0, y0 = max(0, int(round(left))), max(0, int(round(top)))
     x1, y1 = min(size, int(round(left + side))), min(size, int(round(top + side)))
     return x0, y0, x1 - x0, y1 - y0
+
+
+def corpus_framed(geometry: FaceGeometry, eye_row: float = CORPUS_EYE_ROW) -> FaceGeometry:
+    """`geometry` in units of its own corpus-framed crop (`corpus_crop`): the eyes lie `eye_row` below the top and
+    their centres `CORPUS_EYE_SPAN` of the width apart. Why: a real face crop of the corpora is framed this way, so
+    this geometry places the AUs' bumps near its brows, eyes and mouth."""
+    left, top, side = corpus_crop(geometry, 1.0, eye_row=eye_row)
+    g = geometry
+    return replace(
+        g, center=((g.center[0] - left) / side, (g.center[1] - top) / side),
+        head_axes=(g.head_axes[0] / side, g.head_axes[1] / side), eye_y=(g.eye_y - top) / side,
+        eye_dx=g.eye_dx / side, eye_axes=(g.eye_axes[0] / side, g.eye_axes[1] / side), brow_gap=g.brow_gap / side,
+        brow_length=g.brow_length / side, brow_thickness=g.brow_thickness / side,
+        nose_tip_y=(g.nose_tip_y - top) / side, nose_width=g.nose_width / side, mouth_y=(g.mouth_y - top) / side,
+        mouth_half_width=g.mouth_half_width / side, lip_thickness=g.lip_thickness / side,
+        cheek_offset=(g.cheek_offset[0] / side, g.cheek_offset[1] / side))
 
 
 def action_unit_motion(geometry: FaceGeometry, units: dict[str, float], size: int,
@@ -148,14 +174,15 @@ def check_generator_arguments(name: str, face_box: str, still_background: bool, 
         raise ValueError(f"{name} face_box must be one of {FACE_BOXES}, got {face_box!r}")
     if not isinstance(still_background, (bool, np.bool_)):
         raise ValueError(f"{name} still_background must be True or False, got {still_background!r}")
-    checked = {}
-    for key, value in values.items():
-        high = GENERATOR_LIMITS[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                or not 0.0 <= value <= high:
-            raise ValueError(f"{name} {key} must be a number in [0, {high:g}], got {value!r}")
-        checked[key] = float(value)
-    return checked
+    return {key: check_number(name, key, value, 0.0, GENERATOR_LIMITS[key]) for key, value in values.items()}
+
+
+def check_number(name: str, key: str, value: object, low: float, high: float) -> float:
+    """`value` as a float; a ValueError naming `name`'s option `key` unless it is a number in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not low <= value <= high:
+        raise ValueError(f"{name} {key} must be a number in [{low:g}, {high:g}], got {value!r}")
+    return float(value)
 
 
 def action_unit_samples(num_subjects: int = 8, samples_per_subject: int = 12, seed: int = 0, image_size: int = 128,

@@ -32,6 +32,7 @@ from .casme2 import Casme2
 from .casme2_long import Casme2Long
 from .casme3 import Casme3
 from .casme3_long import Casme3Long
+from .generated_long_videos import SyntheticLongVideos
 from .long_video_sheets import LongVideoCorpus
 from .megc2019 import Megc2019Composite, Megc2019CompositeFlow
 from .samm import Samm
@@ -56,6 +57,7 @@ CORPORA: dict[str, Callable] = {
     "casme2_long": Casme2Long,
     "samm_long": SammLong,
     "casme3_long": Casme3Long,
+    "synthetic_long": SyntheticLongVideos,
 }
 
 
@@ -92,6 +94,10 @@ def _open_corpus(name: str, data_dir, frames: str | None, kwargs: dict):
             options = ", ".join(f"{option}=" for option in inspect.signature(CORPORA[name]).parameters)
             raise ValueError(f"the {name} corpus is generated: it takes no data_dir or frames, only {options}")
         return CORPORA[name](**kwargs)
+    if name == "synthetic_long":  # generated; data_dir only for its real faces
+        if frames is not None:
+            raise ValueError(f"the {name} corpus is generated: it takes no frames (got frames={frames!r})")
+        return CORPORA[name](data_dir, **kwargs)
     if data_dir is None:
         raise ValueError(f"{name} needs data_dir= (the folder of your local copy of the corpus)")
     if name == "megc2019_composite_flow":
@@ -109,11 +115,12 @@ def load_me_dataset(name: str, data_dir: str | os.PathLike | dict | None = None,
 
     Args:
         name: "casme2", "samm", "smic", "casme3", "megc2019_composite", "megc2019_composite_flow",
-            "synthetic", "synthetic_au", or a long-video corpus.
+            "synthetic", "synthetic_au", "synthetic_long" (generated long videos) or a long-video corpus.
         data_dir: the folder of the local copy (for "megc2019_composite" a dict with the folders of
-            "casme2", "samm" and "smic"); None for "synthetic".
+            "casme2", "samm" and "smic"); None for the generated corpora, except "synthetic_long" with
+            `faces="real"`, which takes the MEGC2019 composite release.
         task: class set, e.g. "3class" (default), "5class" (CASME II, SAMM), "4class"/"7class" (CAS(ME)^3);
-            None for the long-video corpora, which take no task.
+            None for the annotated long-video corpora, which take no task.
         frames: frame release where a corpus ships several ("cropped" default or "raw" for CASME II).
         strict: missing frames or indices outside a clip raise one error listing every affected
             sample; with False they are skipped with a warning. The long-video corpora raise at the
@@ -123,7 +130,8 @@ def load_me_dataset(name: str, data_dir: str | os.PathLike | dict | None = None,
         **kwargs: corpus options: `annotation_file=`, `frames_dir=` (CASME II, SAMM, CAS(ME)^3 and the
             long-video corpora), `macro_annotation_file=` (casme3_long),
             `apex="middle"|"spotted"` (SMIC, composite), `num_subjects=`, `samples_per_subject=`,
-            `seed=`, `image_size=` (synthetic).
+            `seed=`, `image_size=` (synthetic); `split=`, `duration=`, `fps=`, ... (synthetic_long, see
+            `generated_long_videos.SyntheticLongVideos`).
     """
     corpus = _open_corpus(name, data_dir, frames, kwargs)
     task_spec = _task(name, task)
@@ -143,11 +151,18 @@ def load_me_dataset(name: str, data_dir: str | os.PathLike | dict | None = None,
 
 
 def _build(corpus, task_spec, plan, key: str, target: Path) -> None:
-    """Generate the corpus in a private folder and move it into place in one step."""
+    """Generate the corpus in a private folder and move it into place in one step.
+
+    A corpus that `writes_files` (the generated videos) writes them into the saved folder's `files/`, so that they
+    move into place with the Arrow files; its rows name them where they will then be.
+    """
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as build:
-        dataset = Dataset.from_generator(corpus.generate, features=corpus.features(task_spec),
-                                         gen_kwargs={"plan": plan}, cache_dir=build, fingerprint=key)
         staging = Path(build) / "saved"
+        gen_kwargs = {"plan": plan}
+        if getattr(corpus, "writes_files", False):
+            gen_kwargs["files"] = (staging / "files", target.absolute() / "files")
+        dataset = Dataset.from_generator(corpus.generate, features=corpus.features(task_spec),
+                                         gen_kwargs=gen_kwargs, cache_dir=build, fingerprint=key)
         dataset.save_to_disk(str(staging))
         del dataset  # release the memory map of the build cache before it is deleted
         if target.exists():

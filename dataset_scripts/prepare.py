@@ -19,7 +19,8 @@ from pathlib import Path
 from .loading import CORPORA, load_me_dataset
 
 _CORPUS_OPTIONS = {"annotation_file": str, "macro_annotation_file": str, "frames_dir": str, "apex": str,
-                   "num_subjects": int, "samples_per_subject": int, "seed": int, "image_size": int}
+                   "num_subjects": int, "samples_per_subject": int, "seed": int, "image_size": int,
+                   "videos_per_subject": int, "split": str, "faces": str, "duration": float}
 
 
 def _data_dir(values: list[str] | None):
@@ -69,10 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     if "label" in dataset.features:
         names = dataset.features["label"].names
         counts = Counter((d, names[label]) for d, label in zip(dataset["dataset"], dataset["label"]))
-        print(f"{len(dataset)} samples, {len(set(dataset['subject']))} subjects -> {written}")
-    else:  # a long-video corpus: its intervals by kind
+        unit = "samples"
+    else:  # a long-video corpus: one row per recording, counted here by its intervals
         counts = Counter((d, kind) for d, kinds in zip(dataset["dataset"], dataset["kind"]) for kind in kinds)
-        print(f"{len(dataset)} videos, {len(set(dataset['subject']))} subjects -> {written}")
+        unit = "videos"
+    print(f"{len(dataset)} {unit}, {len(set(dataset['subject']))} subjects -> {written}")
     for (part, label), n in sorted(counts.items()):
         print(f"  {part:10s} {label:12s} {n}")
     if args.push_to_hub:

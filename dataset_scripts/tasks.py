@@ -91,9 +91,10 @@ TASKS: dict[str, dict[str, Task]] = {
 }
 # The composite is labelled per part with that part's own 3-class task; this entry is the union.
 TASKS["megc2019_composite"] = {"3class": _task("3class", tuple(dict.fromkeys(_CASME2 + _SAMM + _SMIC)), _three_class)}
-# The flow release and the synthetic corpus are annotated with the three class names themselves.
+# The flow release and the generated corpora (synthetic, synthetic_long) are annotated with the three class names.
 TASKS["megc2019_composite_flow"] = {"3class": _task("3class", THREE_CLASSES, _three_class)}
 TASKS["synthetic"] = TASKS["megc2019_composite_flow"]
+TASKS["synthetic_long"] = TASKS["megc2019_composite_flow"]
 # The generated AU corpus: the three classes, plus the samples whose AUs are a random set (AU supervision only).
 TASKS["synthetic_au"] = {"3class": Task("3class", (*THREE_CLASSES, "random"),
                                         {name: name for name in (*THREE_CLASSES, "random")})}
