@@ -3,7 +3,9 @@
 Why: EPIR classifies the onset→apex flow, but a user's clip rarely comes with an annotated apex. The usual
 heuristic of the spotting literature is the frame whose motion relative to the onset is largest; here that is
 the mean optical strain (or mean flow magnitude) of the onset→frame flow, computed on small face crops with the
-fast DIS flow so that a few hundred frames take well under a second.
+fast DIS flow so that a few hundred frames take well under a second. Each frame's face is aligned to the onset's
+(`face_registration`) and given its lighting (`photometric`) first: otherwise a head drifting or a lamp flickering
+through the clip scores higher than the expression.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from .face_registration import FaceTracker
 from .optical_flow import compute_optical_flow, optical_strain, resize_to
+from .photometric import match_lighting
 
 APEX_SCORES = ("strain", "magnitude")
 SPOTTING_SIZE = 64
@@ -37,7 +41,8 @@ class ApexScorer:
     streamed frame by frame and a clip of any length is spotted in bounded memory.
 
     Args:
-        onset_face: 2-D grayscale face crop (0..255) of the neutral reference frame.
+        onset_face: 2-D grayscale face crop (0..255) of the neutral reference frame; the faces scored must be aligned
+            to it (`FaceTracker`).
         score: `"strain"` (mean optical strain of the onset→frame flow, robust to global drift) or `"magnitude"`
             (mean flow magnitude).
         size: crops are resized to `size`×`size` before the flow, for speed.
@@ -53,8 +58,8 @@ class ApexScorer:
         return resize_to(np.asarray(face, dtype=np.float32), self.size, self.size)
 
     def __call__(self, face: np.ndarray) -> float:
-        """The motion score of `face` (a crop of the onset's shape) relative to the onset."""
-        flow = compute_optical_flow(self.onset, self._small(face), SPOTTING_FLOW_METHOD)
+        """The motion score of `face` (a crop aligned to the onset's) relative to the onset."""
+        flow = compute_optical_flow(self.onset, match_lighting(self.onset, self._small(face)), SPOTTING_FLOW_METHOD)
         motion = optical_strain(flow) if self.score == "strain" else np.linalg.norm(flow, axis=-1)
         return float(motion.mean())
 
@@ -64,7 +69,8 @@ def spot_apex(frames: Sequence[np.ndarray], onset_index: int = 0, score: str = "
     """Index of the frame with the largest motion relative to `frames[onset_index]`.
 
     Args:
-        frames: 2-D grayscale face crops (0..255), all of one shape, in temporal order.
+        frames: 2-D grayscale face crops (0..255), all of one shape, in temporal order; each is aligned to the onset's
+            before it is scored.
         onset_index: the neutral reference frame.
         score, size: as in `ApexScorer`.
     """
@@ -73,9 +79,11 @@ def spot_apex(frames: Sequence[np.ndarray], onset_index: int = 0, score: str = "
     if not -len(frames) <= onset_index < len(frames):
         raise ValueError(f"onset_index {onset_index} is out of range for a clip of {len(frames)} frames")
     onset_index %= len(frames)
-    scorer = ApexScorer(frames[onset_index], score, size)
+    height, width = np.shape(frames[onset_index])
+    tracker = FaceTracker(np.asarray(frames[onset_index], dtype=np.float32), (0, 0, width, height), size)
+    scorer = ApexScorer(tracker.reference_face, score, size)
     scores = np.zeros(len(frames), dtype=np.float32)
     candidates = [index for index in range(len(frames)) if index != onset_index]
     for index in tqdm(candidates, desc="apex spotting", leave=False, disable=len(candidates) < 100):
-        scores[index] = scorer(frames[index])
+        scores[index] = scorer(tracker.align(np.asarray(frames[index], dtype=np.float32)).face)
     return ApexSpotting(apex_index=int(max(candidates, key=lambda index: scores[index])), scores=scores)

@@ -21,19 +21,24 @@ from transformers.processing_utils import ImagesKwargs, Unpack
 from transformers.utils import logging
 
 from .face_crop import FaceBox, check_box, crop, expand_box, locate_face
+from .face_registration import FaceTracker
+from .facial_regions import RegionalMotion
 from .optical_flow import FLOW_METHODS, compute_optical_flow, flow_to_image, min_max_to_uint8, resize_to
+from .photometric import match_lighting
 
 logger = logging.get_logger(__name__)
 
 NO_FACE_POLICIES = ("error", "full_frame")
 FACE_REGION_SOURCES = ("detected", "already_cropped", "given", "not_cropped", "not_found")
 NO_RELIABLE_MOTION = "no reliable motion"
-_FLOW_OPTIONS = ("do_face_crop", "face_margin", "on_no_face", "flow_method", "flow_size", "min_motion", "size")
+_FLOW_OPTIONS = ("do_face_crop", "face_margin", "on_no_face", "flow_method", "flow_size", "min_motion", "align_face",
+                 "match_lighting", "size")
 _CALL_OPTIONS = _FLOW_OPTIONS[:-1] + ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")
 _MIN_SIDE = 16
 MIN_MOTION = 0.035
-"""Default `min_motion`: mean flow magnitude (pixels of the 128 px face crop) below which a pair shows no motion
-that TV-L1 can tell from sensor noise; how it was chosen is in docs/preprocessing.md."""
+"""Default `min_motion`: the motion of the most moving facial region (pixels of the 128 px face crop, see
+`facial_regions`) below which a pair shows no motion that TV-L1 can tell from sensor noise, compression or a change
+of lighting; how it was chosen is in docs/preprocessing.md (experiment E32)."""
 _PIL_FLOAT_MODES = ("F",)
 _PIL_INTEGER_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
@@ -47,6 +52,8 @@ class EPIRImageProcessorKwargs(ImagesKwargs, total=False):
     flow_method: str | None
     flow_size: int | None
     min_motion: float | None
+    align_face: bool | None
+    match_lighting: bool | None
     training_inputs: str | None
 
 
@@ -68,10 +75,14 @@ class FaceRegion:
 class PairFlow:
     """Everything `EPIRImageProcessor.process_pair` computed for one (onset, apex) pair.
 
-    `onset_face` / `apex_face` are the float32 `flow_size`² grayscale crops (0..255), `flow` their float32
-    `[flow_size, flow_size, 2]` onset→apex flow in pixels, `flow_image` the uint8 (u, v, strain) image the model
-    reads, `pixel_values` its float32 (3, H, W) model input, and `motion` the mean flow magnitude in pixels of the
-    `flow_size` crop. Below `min_motion` the pair shows no motion that the flow can tell from noise.
+    `onset_face` / `apex_face` are the float32 `flow_size`² grayscale crops (0..255) — the apex aligned to the onset
+    and given its lighting unless those options are off —, `flow` their float32 `[flow_size, flow_size, 2]`
+    onset→apex flow in pixels, `flow_image` the uint8 (u, v, strain) image the model reads, `pixel_values` its
+    float32 (3, H, W) model input, and `motion` the motion of the most moving facial region in pixels of the
+    `flow_size` crop (`facial_regions`). Below `min_motion` the pair shows no motion that the flow can tell from
+    noise. `aligned` is False when the apex could not be aligned to the onset (then it is cut at the onset's box).
+    Both faces are cut at the onset's box first, so a head that moved by more than a fifth of the face between the
+    two frames cannot be aligned; a video is aligned frame by frame instead (`face_registration`).
     """
 
     region: FaceRegion
@@ -82,6 +93,7 @@ class PairFlow:
     pixel_values: np.ndarray
     motion: float
     min_motion: float
+    aligned: bool = True
 
     @property
     def reliable_motion(self) -> bool:
@@ -98,12 +110,15 @@ class FlowSettings:
     flow_method: str
     flow_size: int
     min_motion: float
+    align_face: bool
+    match_lighting: bool
     height: int
     width: int
 
     def __post_init__(self):
-        if not isinstance(self.do_face_crop, bool):
-            raise ValueError(f"do_face_crop must be True or False, got {self.do_face_crop!r}")
+        for option in ("do_face_crop", "align_face", "match_lighting"):
+            if not isinstance(getattr(self, option), bool):
+                raise ValueError(f"{option} must be True or False, got {getattr(self, option)!r}")
         if not isinstance(self.face_margin, (int, float)) or not 0.0 <= self.face_margin <= 1.0:
             raise ValueError(f"face_margin must be a fraction of the face box in [0, 1], got {self.face_margin!r}")
         if self.on_no_face not in NO_FACE_POLICIES:
@@ -114,7 +129,7 @@ class FlowSettings:
             raise ValueError(f"flow_size must be an integer >= {_MIN_SIDE} (pixels), got {self.flow_size!r}")
         if isinstance(self.min_motion, bool) or not isinstance(self.min_motion, (int, float)) or not (
                 0.0 <= self.min_motion < float("inf")):
-            raise ValueError(f"min_motion must be a mean flow magnitude in pixels >= 0, got {self.min_motion!r}")
+            raise ValueError(f"min_motion must be a regional flow magnitude in pixels >= 0, got {self.min_motion!r}")
         if not (isinstance(self.height, int) and isinstance(self.width, int) and self.height > 0 and self.width > 0):
             raise ValueError(f"size must give a positive height and width, got {self.height}x{self.width}")
 
@@ -222,9 +237,9 @@ class EPIRImageProcessor(PilBackend):
     r"""
     Turns (onset, apex) frame pairs — or precomputed flow images — into EPIR's `pixel_values`.
 
-    For each pair: face crop → grayscale → resize both crops to `flow_size` → optical flow onset→apex →
-    optical strain → stack (u, v, strain) → resize to `size` → min–max normalise each channel to 0..255 →
-    rescale + normalise with `image_mean` / `image_std`.
+    For each pair: face crop → grayscale → resize both crops to `flow_size` → align the apex to the onset and give
+    it the onset's lighting → optical flow onset→apex → optical strain → stack (u, v, strain) → resize to `size` →
+    min–max normalise each channel to 0..255 → rescale + normalise with `image_mean` / `image_std`.
 
     **Channel order** of `pixel_values[:, c]` and of `compute_flow_image(...)[..., c]`: c = 0 is u (horizontal
     flow, positive = rightwards), c = 1 is v (vertical flow, positive = downwards), c = 2 is the optical strain
@@ -251,10 +266,16 @@ class EPIRImageProcessor(PilBackend):
         flow_method (`str`, defaults to `"tvl1"`): `"tvl1"` (Dual TV-L1, as in the literature), `"dis"` or
             `"farneback"` (faster).
         flow_size (`int`, defaults to 128): side in pixels of the square face crops the flow is computed on.
-        min_motion (`float`, defaults to `MIN_MOTION`): mean flow magnitude, in pixels of the `flow_size` crop,
-            below which a pair is reported as showing "no reliable motion" (a logged warning, and a flag in the
-            pipeline's output): per-channel min–max normalisation would otherwise stretch sensor noise into an
-            input that looks like motion to the model.
+        min_motion (`float`, defaults to `MIN_MOTION`): motion of the most moving facial region (`facial_regions`),
+            in pixels of the `flow_size` crop, below which a pair is reported as showing "no reliable motion" (a
+            logged warning, and a flag in the pipeline's output): per-channel min–max normalisation would otherwise
+            stretch sensor noise into an input that looks like motion to the model.
+        align_face (`bool`, defaults to `True`): align the apex face to the onset face on the nose (rotation and
+            translation, `face_registration`) before the flow, so that a head that moved between the two frames
+            does not show up as facial motion.
+        match_lighting (`bool`, defaults to `True`): give the apex face the onset's lighting (a gain and an offset
+            varying linearly across the face, `photometric`) before the flow, so that a change of exposure or a
+            flickering lamp does not show up as motion.
         size (`dict`, defaults to `{"height": 28, "width": 28}`): size of the flow image fed to the model.
         training_inputs (`str`, *optional*): what the model saved with this processor was trained on, e.g. the
             precomputed flows of a corpus' face crops; written by `run_loso.py --train_full` so that a checkpoint
@@ -279,6 +300,8 @@ class EPIRImageProcessor(PilBackend):
     flow_method = "tvl1"
     flow_size = 128
     min_motion = MIN_MOTION
+    align_face = True
+    match_lighting = True
     training_inputs = None
     size = {"height": 28, "width": 28}
     do_rescale = True
@@ -357,16 +380,27 @@ class EPIRImageProcessor(PilBackend):
         if region.box is not None:
             onset_gray, apex_gray = crop(onset_gray, region.box), crop(apex_gray, region.box)
         side = settings.flow_size
+        # Cropping by hand and passing do_face_crop=False gives the same faces: both are aligned as crops.
         onset_face, apex_face = resize_to(onset_gray, side, side), resize_to(apex_gray, side, side)
+        apex = FaceTracker(onset_face, (0, 0, side, side), side).align(apex_face) if settings.align_face else None
+        if apex is not None and apex.aligned:
+            apex_face = apex.face
+        elif apex is not None:
+            logger.warning(f"{name}: the apex face could not be aligned to the onset's (correlation "
+                           f"{apex.correlation:.2f} on the nose); it is cut at the onset's box, so head motion "
+                           "between the two frames remains in the flow.")
+        if settings.match_lighting:
+            apex_face = match_lighting(onset_face, apex_face, undo_motion=True)
         flow = compute_optical_flow(onset_face, apex_face, settings.flow_method)
         flow_image = flow_to_image(flow, settings.height, settings.width)
-        motion = float(np.linalg.norm(flow, axis=-1).mean())
+        motion = float(RegionalMotion.for_face(onset_face)(flow).max())
         if motion < settings.min_motion:
-            logger.warning(f"{name}: {NO_RELIABLE_MOTION} (mean flow {motion:.3f} px at {side} px, below "
-                           f"min_motion={settings.min_motion}); the scores of such a pair reflect noise.")
+            logger.warning(f"{name}: {NO_RELIABLE_MOTION} (the most moving facial region moved {motion:.3f} px at "
+                           f"{side} px, below min_motion={settings.min_motion}); the scores of such a pair reflect "
+                           "noise.")
         return PairFlow(region=region, onset_face=onset_face, apex_face=apex_face, flow=flow, flow_image=flow_image,
                         pixel_values=self._pixel_values(flow_image, **kwargs), motion=motion,
-                        min_motion=settings.min_motion)
+                        min_motion=settings.min_motion, aligned=apex is None or apex.aligned)
 
     def compute_flow_image(self, onset: Any, apex: Any, face_box: FaceBox | None = None, name: str = "sample",
                            **kwargs: Unpack[EPIRImageProcessorKwargs]) -> np.ndarray:

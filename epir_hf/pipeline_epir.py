@@ -19,8 +19,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 from transformers import BaseImageProcessor, ImageClassificationPipeline, Pipeline, PreTrainedModel
 
-from .apex_spotting import APEX_SCORES, ApexScorer
-from .face_crop import check_box, crop
+from .apex_spotting import APEX_SCORES, SPOTTING_SIZE, ApexScorer
+from .face_crop import check_box
+from .face_registration import FaceTracker
 from .flow_mirror import FlowMirror, average_with_mirror
 from .hub_card import TrainingRecord, write_model_card
 from .image_processing_epir import FaceRegion, load_flow_image
@@ -61,8 +62,7 @@ def _as_sample(item: Any, name: str) -> dict[str, Any]:
         return {"name": name, **item}
     if isinstance(item, (str, os.PathLike)) and not _is_frame(item):
         if os.path.isdir(item):
-            raise ValueError(f"{name}: {os.fspath(item)!r} is a folder, not a video file; pass a video file, or a "
-                             "list of the frame image paths in temporal order")
+            return {"video": item, "name": name}  # a folder of frame images
         if not os.path.isfile(item):
             raise FileNotFoundError(f"{name}: no such video file: {os.fspath(item)!r}")
         return {"video": item, "name": name}
@@ -93,7 +93,8 @@ class MicroExpressionRecognitionPipeline(Pipeline):
     Inputs (one sample, or a list of samples for a batch):
 
     - `{"onset": frame, "apex": frame}`: a pair of frames (PIL image, array, tensor or image path).
-    - a video: a video file path (`"clip.mp4"`), a list of frames, a (T, H, W[, C]) array, or `{"video": ...}`.
+    - a video: a video file path (`"clip.mp4"`), a folder of frame images (read in the natural order of their
+      names), a list of frames, a (T, H, W[, C]) array, or `{"video": ...}`.
       A video file is decoded as a stream: with `onset_index` and `apex_index` (absolute frame indices) only those
       two frames are read; otherwise the apex is spotted as the frame of maximum mean optical strain (or flow
       magnitude, `apex_score="magnitude"`) relative to the onset on a 64×64 face crop, scoring one frame at a
@@ -244,17 +245,21 @@ class MicroExpressionRecognitionPipeline(Pipeline):
     @staticmethod
     def _spot_apex(video: VideoFrames, onset: np.ndarray, onset_index: int, region: FaceRegion, apex_score: str,
                    start: int, stop: int | None) -> tuple[int, np.ndarray, list[float]]:
-        """The frame of [start, stop) that moved most from the onset: its index, the frame, and every score."""
-        def face(frame: np.ndarray) -> np.ndarray:
-            return frame if region.box is None else crop(frame, region.box)
+        """The frame of [start, stop) that moved most from the onset: its index, the frame, and every score.
 
-        scorer = ApexScorer(face(onset), apex_score)
+        Each frame's face is aligned to the onset's as the clip streams, so a head that drifts through the clip is
+        followed; frames whose face cannot be aligned score 0 (they are not the apex of this face).
+        """
+        height, width = onset.shape
+        tracker = FaceTracker(onset, region.box or (0, 0, width, height), SPOTTING_SIZE)
+        scorer = ApexScorer(tracker.reference_face, apex_score)
         scores, apex_index, apex = [], None, None
         total = None if stop is None else stop - start
         for index, frame in tqdm(video.frames(start, stop), total=total, desc=f"{video.name}: apex spotting",
                                  leave=False, disable=total is not None and total < 100):
             _check_frame_size(video.name, index, frame, onset_index, onset)
-            scores.append(0.0 if index == onset_index else scorer(face(frame)))
+            aligned = tracker.align(frame) if index != onset_index else None
+            scores.append(scorer(aligned.face) if aligned is not None and aligned.aligned else 0.0)
             if index != onset_index and (apex is None or scores[-1] > scores[apex_index - start]):
                 apex_index, apex = index, frame
         if apex is None:

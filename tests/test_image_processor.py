@@ -12,6 +12,7 @@ from transformers import AutoImageProcessor
 
 from dataset_scripts.synthetic import draw_face
 from epir_hf import EPIRImageProcessor
+from epir_hf.facial_regions import RegionalMotion
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +133,7 @@ def test_process_pair_returns_every_stage_consistently(frame_pair):
     assert result.flow_image.dtype == np.uint8 and result.pixel_values.shape == (3, 28, 28)
     assert np.array_equal(result.pixel_values, processor(images=[frame_pair]).pixel_values[0])
     assert np.array_equal(result.flow_image, processor.compute_flow_image(*frame_pair))
-    assert result.motion == pytest.approx(float(np.linalg.norm(result.flow, axis=-1).mean()))
+    assert result.motion == pytest.approx(float(RegionalMotion.for_face(result.onset_face)(result.flow).max()))
     # the given region is used as is: no second detection, the same crops
     again = processor.process_pair(*frame_pair, face_box=result.region)
     assert again.region is result.region and np.array_equal(again.apex_face, result.apex_face)
@@ -314,8 +315,8 @@ def test_bad_face_boxes(pair):
     ({"face_margin": -0.1}, "face_margin must be a fraction"),
     ({"do_face_crop": "yes"}, "do_face_crop must be True or False"),
     ({"size": {"height": 0, "width": 28}}, "size must give a positive height and width"),
-    ({"min_motion": -0.5}, "min_motion must be a mean flow magnitude"),
-    ({"min_motion": float("nan")}, "min_motion must be a mean flow magnitude"),
+    ({"min_motion": -0.5}, "min_motion must be a regional flow magnitude"),
+    ({"min_motion": float("nan")}, "min_motion must be a regional flow magnitude"),
 ])
 def test_bad_options_at_construction_and_per_call(pair, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -319,7 +319,7 @@ def test_missing_and_unreadable_videos(pipe, tmp_path):
     with pytest.raises(ValueError, match="input: OpenCV could not open .*broken.mp4.* as a video"):
         pipe(str(tmp_path / "broken.mp4"))
     (tmp_path / "frames").mkdir()
-    with pytest.raises(ValueError, match="input: .*frames' is a folder, not a video file"):
+    with pytest.raises(ValueError, match="input: the folder .*frames' holds no image files to read as frames"):
         pipe(str(tmp_path / "frames"))
 
 

@@ -1,0 +1,128 @@
+"""Follow the face through a long video and measure its regional motion, frame by frame, in bounded memory.
+
+Why a stage of its own: spotting (`spotting.find_events`) and the evaluation of spotting thresholds both start from
+the same per-frame motion signal, and computing it — decoding, aligning and a flow per frame — is the whole cost.
+The signal is computed once per video, while thresholds can then be fitted and applied at no cost.
+
+A face that cannot be aligned (it turned away, was covered or left the frame) leaves its frames without a signal.
+After half a second of such frames the face is searched for again every half second, and once found it is followed
+from there with a fresh reference; the frames in between are reported as lost.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .face_crop import FaceBox, locate_face
+from .face_registration import FaceTracker
+from .facial_regions import RegionalMotion
+from .motion_signal import SPOTTING_SIDE, MotionSignal
+from .video_frames import VideoFrames
+
+_RELOCATE_SECONDS = 0.5
+"""After this long without an aligned face, and then this often, the face is searched for again."""
+
+
+@dataclass
+class VideoMotion:
+    """The motion signal of the frames [start, start + len(motion)) of a video (see `measure_video_motion`).
+
+    `motion` is float32 (frames, regions) in pixels of the `side` aligned face (NaN rows where the face was lost),
+    `shifts` the face's displacement from `face_box` in frame pixels (x, y) per frame, `lost` the [first, last]
+    frames (absolute indices) without an aligned face, `truncated` whether the video stopped decoding before the
+    frame count its container announced, and `seconds` the time spent per stage ("decode", "align", "motion").
+    """
+
+    motion: np.ndarray
+    fps: float
+    start: int
+    face_box: FaceBox
+    shifts: np.ndarray
+    lost: list[list[int]] = field(default_factory=list)
+    truncated: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.motion)
+
+    def box_at(self, index: int) -> FaceBox:
+        """The face box of frame `index` (absolute): the first box moved by the face's displacement there."""
+        x, y, w, h = self.face_box
+        dx, dy = np.nan_to_num(self.shifts[index - self.start]).round().astype(int)
+        return (int(x + dx), int(y + dy), w, h)
+
+
+def _lost_spans(aligned: np.ndarray, start: int) -> list[list[int]]:
+    edges = np.flatnonzero(np.diff(np.concatenate([[1], aligned.astype(np.int8), [1]])))
+    return [[start + int(first), start + int(last) - 1] for first, last in zip(edges[::2], edges[1::2])]
+
+
+def measure_video_motion(video: VideoFrames, face_box: FaceBox, start: int = 0, stop: int | None = None,
+                         fps: float | None = None, side: int = SPOTTING_SIDE, progress: bool = True) -> VideoMotion:
+    """Stream the frames [start, stop) of `video`, follow the face from `face_box` (a box of frame `start`) and
+    measure each frame's regional motion against the resting face (`MotionSignal`).
+
+    `fps` defaults to the video's own; a `ValueError` says so when neither is known. Frames of another size than the
+    first are a `ValueError` naming the frame.
+    """
+    fps = fps or video.fps
+    if fps is None:
+        raise ValueError(f"{video.name}: the video has no usable frame rate; pass fps= (frames per second)")
+    total = None if stop is None else stop - start
+    seconds = {"decode": 0.0, "align": 0.0, "motion": 0.0}
+    signals: list[np.ndarray] = []
+    signal, tracker, first_shape, origin = None, None, None, np.zeros(2)
+    shifts, aligned_frames, missing = [], [], 0
+    relocate = max(1, round(_RELOCATE_SECONDS * fps))
+    frames = video.frames(start, stop)
+    bar = tqdm(total=total, desc=f"{video.name}: spotting", unit="frame", disable=not progress, leave=False)
+    clock = time.perf_counter()
+    for index, frame in frames:
+        now = time.perf_counter()
+        seconds["decode"] += now - clock
+        if first_shape is None:
+            first_shape = frame.shape
+        elif frame.shape != first_shape:
+            raise ValueError(f"{video.name} frame {index}: is {frame.shape[1]}x{frame.shape[0]} but frame {start} is "
+                             f"{first_shape[1]}x{first_shape[0]}; all frames of a video must have one size")
+        if tracker is None:
+            tracker = FaceTracker(frame, face_box, side)
+            signal = MotionSignal(fps, RegionalMotion.for_face(tracker.reference_face))
+        face = tracker.align(frame)
+        if not face.aligned:
+            missing += 1
+            if missing % relocate == 0 and (found := locate_face(frame)) is not None:
+                # Found again: follow it from here, against a resting face of its own.
+                signals.append(signal.finish())
+                tracker = FaceTracker(frame, found.box, side)
+                signal = MotionSignal(fps, RegionalMotion.for_face(tracker.reference_face))
+                origin = np.subtract(found.box[:2], face_box[:2])
+                face, missing = tracker.align(frame), 0
+        else:
+            missing = 0
+        clock = time.perf_counter()
+        seconds["align"] += clock - now
+        signal.add(face.face if face.aligned else None)
+        shifts.append(origin + face.shift if face.aligned else (np.nan, np.nan))
+        aligned_frames.append(face.aligned)
+        now = time.perf_counter()
+        seconds["motion"] += now - clock
+        clock = now
+        bar.update()
+    bar.close()
+    if tracker is None:
+        raise ValueError(f"{video.name}: no frame could be decoded from frame {start} on")
+    clock = time.perf_counter()
+    signals.append(signal.finish())
+    seconds["motion"] += time.perf_counter() - clock
+    return VideoMotion(motion=np.concatenate(signals), fps=float(fps), start=start, face_box=face_box,
+                       shifts=np.array(shifts, dtype=np.float32), lost=_lost_spans(np.array(aligned_frames), start),
+                       truncated=video.truncated, seconds=seconds)
+
+
+__all__ = ["VideoMotion", "measure_video_motion"]
