@@ -62,8 +62,8 @@ class MotionSignal:
         reference_seconds: length of the window of the resting face.
 
     Call `add(face)` for every frame in order (`None` for a frame whose face could not be aligned), then `finish()`,
-    which returns a float32 array of shape (frames, len(SIGNAL_COLUMNS)), NaN for the frames without a face. The flow is DIS (medium preset): over a face at rest it adds less
-    than 0.1 px of noise and it takes a few milliseconds a frame.
+    which returns a float32 array of shape (frames, len(SIGNAL_COLUMNS)), NaN for the frames without a face. The flow
+    is Farnebäck's (`_FARNEBACK`).
     """
 
     def __init__(self, fps: float, regions: RegionalMotion, reference_seconds: float = REFERENCE_SECONDS):

@@ -1,7 +1,8 @@
-"""epir_hf.face_crop.locate_face: faces in full frames and frames that are already face crops.
+"""epir_hf.face_crop.locate_faces / locate_face: faces in full frames and frames that are already face crops.
 
 The synthetic tests use the procedurally drawn faces of `dataset_scripts.synthetic` (the Haar cascades find them);
-the `real_data` test runs a small version of `benchmarks/bench_face_crop.py` on the MEGC2019 composite crops.
+the `real_data` tests run a small version of `benchmarks/bench_face_crop.py` on the MEGC2019 composite crops and
+paste two of those crops into one frame.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from _loso_testing import load_script
 
 from dataset_scripts.synthetic import draw_face
-from epir_hf.face_crop import FaceDetection, locate_face
+from epir_hf.face_crop import FaceDetection, locate_face, locate_faces
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,15 @@ def pasted(face: np.ndarray, frame: np.ndarray, x: int, y: int, side: int) -> tu
     frame = frame.copy()
     frame[y:y + side, x:x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
     return frame, (x, y, side, side)
+
+
+def side_by_side(faces: list[np.ndarray], sides: tuple[int, int], seed: int = 12) -> tuple[np.ndarray, list[tuple]]:
+    """Two faces pasted next to each other, vertically centred, into a 640x480 noisy frame; their boxes, left first."""
+    frame, boxes = noisy_frame(seed), []
+    for face, side, x in zip(faces, sides, (20, 340)):
+        frame, box = pasted(face, frame, x, (480 - side) // 2, side)
+        boxes.append(box)
+    return frame, boxes
 
 
 def inside(box, shape) -> bool:
@@ -79,6 +89,19 @@ def test_a_face_in_a_frame_is_found_where_it_was_pasted(bench, x, y, side):
     assert detection is not None and not detection.whole_frame
     assert inside(detection.box, frame.shape)
     assert bench.iou(detection.box, truth) >= 0.7, detection
+    assert locate_faces(frame) == [detection]  # the one face, reported alone
+
+
+@pytest.mark.parametrize("sides", [(270, 160), (150, 250)])
+def test_several_faces_are_all_found_largest_first(bench, sides):
+    # A face this large settles a search that looks for large faces only, which would miss the smaller one.
+    frame, boxes = side_by_side([tight_crop(4), tight_crop(10)], sides)
+    faces = locate_faces(frame)
+    assert len(faces) == 2 and not any(face.whole_frame for face in faces), faces
+    largest, smaller = sorted(boxes, key=lambda box: box[2], reverse=True)
+    assert bench.iou(faces[0].box, largest) >= 0.7 and bench.iou(faces[1].box, smaller) >= 0.7, faces
+    assert all(face.votes >= 2 for face in faces)
+    assert locate_face(frame) == faces[0]  # the face the processor uses: the largest
 
 
 @pytest.mark.parametrize("shape, side", [((720, 1280), 400), ((640, 480), 260), ((120, 160), 60)])
@@ -96,7 +119,7 @@ def test_boxes_are_mapped_back_to_frames_of_any_size(bench, shape, side):
     np.zeros((16, 16), np.uint8),
 ])
 def test_no_face_in_noise_or_flat_frames(frame):
-    assert locate_face(frame) is None
+    assert locate_face(frame) is None and locate_faces(frame) == []
 
 
 @pytest.mark.parametrize("frame, message", [
@@ -148,3 +171,20 @@ def test_real_crops_and_composites_meet_the_benchmark_targets(bench, composite_d
     outcomes = [bench.measure(sample, frame, box) for sample, frame, box in frames]
     assert len(outcomes) == 20
     assert np.mean([outcome.iou >= 0.7 for outcome in outcomes]) >= 0.95, [o for o in outcomes if o.iou < 0.7]
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("sides", [(280, 180), (180, 280)])
+def test_two_real_faces_in_one_frame_are_both_found_largest_first(bench, composite_dir, sides):
+    """Each face is found and told from the other (IoU >= 0.5 with its own pasted box, as a second cascade confirms
+    a candidate); how closely boxes fit real faces in scenes is the benchmark's measure (E27), not this test's."""
+    samples, subjects, crops = bench.load_crops(composite_dir)
+    # The first face of each corpus (listed one after the other), next to the first face of the following one.
+    firsts = [subjects.index(next(subject for subject in subjects if subject.startswith(corpus)))
+              for corpus in ("casme2", "samm", "smic")]
+    for left, right in zip(firsts, firsts[1:] + firsts[:1]):
+        frame, boxes = side_by_side([crops[left], crops[right]], sides, seed=left)
+        found = [face.box for face in locate_faces(frame)]
+        largest, smaller = sorted(boxes, key=lambda box: box[2], reverse=True)
+        assert len(found) == 2, (samples[left], samples[right], found)
+        assert bench.iou(found[0], largest) >= 0.5 and bench.iou(found[1], smaller) >= 0.5, (boxes, found)

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_face_crop import side_by_side, tight_crop
 from test_optical_flow import face_in_frame, smooth_field, warp
 from transformers import AutoImageProcessor
 
 from dataset_scripts.synthetic import draw_face
 from epir_hf import EPIRImageProcessor
+from epir_hf.face_crop import expand_box
 from epir_hf.facial_regions import RegionalMotion
 
 
@@ -123,6 +125,98 @@ def test_face_margin_grows_the_detected_box(frame_pair):
     box = EPIRImageProcessor().face_region(frame_pair[0].astype(np.float32)).box
     grown = EPIRImageProcessor(face_margin=0.2).face_region(frame_pair[0].astype(np.float32)).box
     assert grown[2] > box[2] * 1.3 and grown[0] < box[0]
+
+
+@pytest.fixture(scope="module")
+def two_faces():
+    """A 640x480 frame holding two drawn faces side by side, a 160 px one on the left and a 270 px one on the right."""
+    return side_by_side([tight_crop(4), tight_crop(10)], (160, 270))[0]
+
+
+def centre_x(box) -> float:
+    return box[0] + box[2] / 2
+
+
+def test_several_faces_use_the_largest_and_name_them_all(two_faces, caplog):
+    processor = EPIRImageProcessor(flow_method="dis")
+    with caplog.at_level("WARNING", logger="epir_hf.image_processing_epir"):
+        region = processor.face_region(two_faces.astype(np.float32), "clip 4")
+    assert region.source == "detected" and len(region.candidates) == 2 and region.box == region.candidates[0]
+    assert centre_x(region.candidates[0]) > 340 > centre_x(region.candidates[1])  # the larger face is on the right
+    assert region.candidates[0][2] > region.candidates[1][2]
+    assert f"clip 4: 2 faces found in the onset frame, at {list(region.candidates)}" in caplog.text
+    assert f"using the largest, {region.box}" in caplog.text
+    # the caller picks another face by its index, largest first: a choice made knowingly, so no warning
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="epir_hf.image_processing_epir"):
+        other = processor.face_region(two_faces, "clip 4", face_index=1)
+    assert other == type(region)(region.candidates[1], "detected", region.candidates) and not caplog.text
+    # face_margin grows every face alike, and a batch call reports the same choice
+    grown = EPIRImageProcessor(face_margin=0.1).face_region(two_faces)
+    assert grown.candidates == tuple(expand_box(box, 0.1, 480, 640) for box in region.candidates)
+    with caplog.at_level("WARNING", logger="epir_hf.image_processing_epir"):
+        processor(images=[(two_faces, two_faces)])
+    assert "sample 0: 2 faces found in the onset frame" in caplog.text
+    assert processor.process_pair(two_faces, two_faces).region == region
+
+
+def test_a_single_face_is_the_only_candidate(frame_pair):
+    region = EPIRImageProcessor().face_region(frame_pair[0])
+    assert region.source == "detected" and region.candidates == (region.box,)
+    cropped = EPIRImageProcessor().face_region(tight_crop(3))
+    assert cropped.source == "already_cropped" and cropped.candidates == (cropped.box,) == ((0, 0, 224, 224),)
+    assert EPIRImageProcessor(do_face_crop=False).face_region(frame_pair[0]).candidates == ()
+    assert EPIRImageProcessor().face_region(frame_pair[0], face_box=(10, 10, 100, 100)).candidates == ()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"face_index": 2}, "clip 4: face_index=2, but 2 face\\(s\\) were found in the 640x480 onset frame "
+                        "\\(indices 0 to 1"),
+    ({"face_index": -1}, "clip 4: face_index must be an integer >= 0"),
+    ({"face_index": "1"}, "clip 4: face_index must be an integer >= 0"),
+    ({"face_index": True}, "clip 4: face_index must be an integer >= 0"),
+    ({"face_index": 0, "face_box": (0, 0, 64, 64)}, "clip 4: pass face_box or face_index, not both"),
+    ({"face_index": 0, "settings": "not_cropped"}, "clip 4: face_index picks one of the faces found, but "
+                                                   "do_face_crop=False searches for none"),
+])
+def test_bad_face_choices(two_faces, kwargs, message):
+    processor = EPIRImageProcessor()
+    if kwargs.get("settings") == "not_cropped":
+        kwargs["settings"] = processor.flow_settings(do_face_crop=False)
+    with pytest.raises(ValueError, match=message):
+        processor.face_region(two_faces, "clip 4", **kwargs)
+
+
+def test_face_index_where_no_face_was_found():
+    noise = np.random.default_rng(0).integers(0, 255, (120, 160)).astype(np.uint8)
+    processor = EPIRImageProcessor(on_no_face="full_frame")
+    assert processor.face_region(noise) == type(processor.face_region(noise))(None, "not_found", ())
+    with pytest.raises(ValueError, match="sample: face_index=0, but 0 face\\(s\\) were found in the 160x120 onset"):
+        processor.face_region(noise, face_index=0)
+
+
+def test_a_face_region_too_small_for_the_flow_is_warned_about(frame_pair, caplog):
+    """A 40x40 face is enlarged 3.2x to the 128 px flow crop: under the 64 px minimum, so the user is told."""
+    onset = tight_crop(4, side=40)
+    small = (onset, warp(onset, smooth_field(40, 0.5, 4)))
+    with caplog.at_level("WARNING", logger="epir_hf.image_processing_epir"):
+        EPIRImageProcessor(flow_method="dis")(images=[small])
+    assert ("sample 0: the face region is 40x40 px, under the minimum face size of 64 px for flow_size=128; "
+            "enlarged 3.2x") in caplog.text
+    assert EPIRImageProcessor().flow_settings().min_face_side == 64
+    # the same whole frames without face location, and a small box given in a large frame
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="epir_hf.image_processing_epir"):
+        fast().process_pair(*small, name="crop 2")
+        EPIRImageProcessor(flow_method="dis").process_pair(*frame_pair, face_box=(300, 150, 48, 60), name="box 5")
+    assert "crop 2: the face region is 40x40 px" in caplog.text and "box 5: the face region is 48x60 px" in caplog.text
+    # at the minimum, or with a flow_size it is not enlarged much for, nothing is said
+    caplog.clear()
+    onset = tight_crop(4, side=64)
+    with caplog.at_level("WARNING", logger="epir_hf.image_processing_epir"):
+        fast().process_pair(onset, warp(onset, smooth_field(64, 0.5, 4)))
+        fast(flow_size=64).process_pair(*small)
+    assert "minimum face size" not in caplog.text
 
 
 def test_process_pair_returns_every_stage_consistently(frame_pair):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_face_crop import side_by_side, tight_crop
 from test_optical_flow import RAMP, face_in_frame, smooth_field, warp
 from transformers import pipeline
 
@@ -107,6 +108,7 @@ def test_pair_prediction_matches_the_model(saved, pipe):
     # what the processor saw comes with the scores
     seen = processor.process_pair(onset, apex)
     assert output["face_box"] == list(seen.region.box) and output["face_region"] == "detected"
+    assert output["face_boxes"] == [output["face_box"]]  # one face in the frame
     assert output["motion"] == pytest.approx(seen.motion) and output["reliable_motion"] is True
 
 
@@ -331,6 +333,52 @@ def test_unreadable_frames_are_named(pipe, tmp_path):
         pipe({"video": [frame, frame.astype(np.int64)], "name": "clip-7"})
     with pytest.raises(ValueError, match="input frame 2: is 320x240 but the onset frame 0 is 640x480"):
         pipe([frame, frame, frame[:240, :320]])
+
+
+def test_several_faces_the_largest_by_default_or_the_one_asked_for(pipe, caplog):
+    """A 160 px face on the left and a 270 px face on the right of a 640x480 frame; the right one moves."""
+    frame = side_by_side([tight_crop(4), tight_crop(10)], (160, 270))[0]
+    moved = frame.copy()
+    moved[105:375, 340:610] = warp(frame[105:375, 340:610], smooth_field(270, 1.0, 3))
+    with caplog.at_level("WARNING"):
+        largest = pipe({"onset": frame, "apex": moved, "name": "two people"})
+    boxes = largest["face_boxes"]
+    assert len(boxes) == 2 and largest["face_box"] == boxes[0] and boxes[0][2] > boxes[1][2]
+    assert boxes[0][0] > 320 > boxes[1][0] + boxes[1][2] / 2  # largest first: the right-hand face
+    assert f"two people: 2 faces found in the onset frame, at {[tuple(box) for box in boxes]}" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        other = pipe({"onset": frame, "apex": moved}, face_index=1)
+    assert other["face_box"] == boxes[1] and other["face_boxes"] == boxes and "faces found" not in caplog.text
+    assert other["motion"] < largest["motion"]  # the face that did not move
+    # a video: the face is chosen on the onset and kept for the apex search
+    video = pipe([frame, frame, moved, frame], face_index=1)
+    assert video["face_box"] == boxes[1] and video["face_boxes"] == boxes
+    assert pipe([frame, frame, moved, frame])["apex_index"] == 2
+    with pytest.raises(ValueError, match="input: face_index=2, but 2 face\\(s\\) were found in the 640x480 onset"):
+        pipe({"onset": frame, "apex": moved}, face_index=2)
+    with pytest.raises(ValueError, match="clip-9: face_index=2, but 2 face\\(s\\) were found"):
+        pipe({"video": [frame, moved], "name": "clip-9"}, face_index=2)
+    given = pipe({"onset": frame, "apex": moved}, face_box=boxes[1])
+    assert (given["face_box"], given["face_boxes"], given["face_region"]) == (boxes[1], [], "given")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"face_index": -1}, "face_index must be an integer >= 0"),
+    ({"face_index": 1.0}, "face_index must be an integer >= 0"),
+    ({"face_index": 0, "face_box": (0, 0, 64, 64)}, "pass face_box \\(a box\\) or face_index"),
+])
+def test_bad_face_choices_fail_before_any_work(pipe, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pipe([np.zeros((64, 64), np.uint8)] * 2, **kwargs)
+
+
+def test_a_face_too_small_for_the_flow_is_warned_about(pipe, caplog):
+    onset = tight_crop(4, side=40)
+    with caplog.at_level("WARNING"):
+        result = pipe({"onset": onset, "apex": warp(onset, smooth_field(40, 0.5, 4)), "name": "tiny"})
+    assert result["face_region"] == "already_cropped" and result["face_box"] == [0, 0, 40, 40]
+    assert "tiny: the face region is 40x40 px, under the minimum face size of 64 px for flow_size=128" in caplog.text
 
 
 def test_no_face_in_the_onset(pipe):

@@ -6,19 +6,22 @@ OpenCV wheels ship the Haar cascades (`cv2.data.haarcascades`), so no model down
 The cascades are loaded lazily and cached per thread (never at import), so a processor that uses them stays
 picklable and safe under `datasets.map(num_proc=...)` and thread pools.
 
-`locate_face` handles both inputs the processor meets: full recordings (a face somewhere in a 640×480 frame)
+`locate_faces` handles both inputs the processor meets: full recordings (a face somewhere in a 640×480 frame)
 and frames that are already tightly cropped faces (the corpora's cropped releases, the MEGC2019 composite). A
 Haar cascade only fires on a window that contains the whole face with some margin, so on a tight crop, whose
 edges cut the forehead and chin, it finds nothing or a wrong part (the nose); the frame is therefore padded
-before detection and the result mapped back. See `benchmarks/bench_face_crop.py` for the measured accuracy.
+before detection and the result mapped back. A frame may hold several faces (an interviewer, a second subject):
+`locate_faces` reports each of them, and `locate_face` the one the processor uses, the largest. See
+`benchmarks/bench_face_crop.py` for the measured accuracy.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,9 +43,9 @@ _DETECTION_SIDE = 240
 # Faces (Haar boxes) smaller than this fraction of the frame's shorter side are not searched for: the subject of a
 # micro-expression recording is close to the camera, and small boxes are mostly clutter or a part of the face.
 _MIN_FACE_FRACTION = 0.2
-# Faces (Haar boxes) at least this fraction of the frame's shorter side are searched first (see `_candidates`); a
-# face `_SCAN_OVERLAP` times that size settles the search, and the scan for smaller faces reaches `_SCAN_OVERLAP`
-# squared times that size, so that faces near the boundary are seen whole by one of the scans.
+# Faces (Haar boxes) at least this fraction of the frame's shorter side are searched first (see `_candidates`); the
+# scan for smaller faces reaches `_SCAN_OVERLAP` squared times that size, so that faces near the boundary are seen
+# whole by one of the scans.
 _LARGE_FACE_FRACTION = 0.4
 _SCAN_OVERLAP = 1.2
 # Scale step and number of overlapping detections that the cascade scans require.
@@ -53,6 +56,10 @@ _MIN_NEIGHBORS = 3
 _PAD_FRACTION = 0.3
 # A second cascade confirms a candidate when it finds a box overlapping it by at least this IoU.
 _AGREEMENT_IOU = 0.5
+# Two candidates are one face when at least this fraction of the smaller one lies inside the other: the same face
+# found by two scans, or a part of a face (the nose, an eye and a brow) taken for a smaller face. Faces of two people
+# overlap far less, even when one partly hides the other.
+_SAME_FACE_OVERLAP = 0.5
 # Candidates are confirmed in a window of this many candidate sizes, resampled so the candidate is this many pixels.
 _CONFIRM_WINDOW = 2.0
 _CONFIRM_SIDE = 48
@@ -75,7 +82,7 @@ _per_thread = threading.local()
 
 @dataclass(frozen=True)
 class FaceDetection:
-    """Where `locate_face` found the face in a frame.
+    """Where `locate_faces` found a face in a frame.
 
     Attributes:
         box: (x, y, w, h) of the face inside the frame, in the corpora's crop convention (eyebrows to chin,
@@ -115,13 +122,19 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     return cascade
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
+def _intersection(a: np.ndarray, b: np.ndarray) -> float:
     width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
     height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    return float(inter / (a[2] * a[3] + b[2] * b[3] - inter))
+    return float(width * height) if width > 0 and height > 0 else 0.0
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    inter = _intersection(a, b)
+    return inter / float(a[2] * a[3] + b[2] * b[3] - inter) if inter else 0.0
+
+
+def _same_face(a: np.ndarray, b: np.ndarray) -> bool:
+    return _intersection(a, b) >= _SAME_FACE_OVERLAP * min(a[2] * a[3], b[2] * b[3])
 
 
 def _scan(image: np.ndarray, name: str, min_side: int, max_side: int | None = None,
@@ -172,18 +185,18 @@ def _confirmed(image: np.ndarray, name: str, boxes: np.ndarray, weights: np.ndar
     return candidates
 
 
-def _candidates(image: np.ndarray, min_side: int, large_side: int) -> tuple[str, list[_Candidate]]:
+def _candidates(image: np.ndarray, min_side: int, large_side: int, fills_frame: Callable[[np.ndarray], bool]
+                ) -> tuple[str, list[_Candidate]]:
     """Face candidates of the first cascade that finds any, each confirmed by the other cascades.
 
     Large faces are searched first: the cost of a scan grows with the number of small windows, and a frame that
-    is a face crop, or a recording with the subject close to the camera, is settled by the cheap scan of large
-    windows when all cascades agree on a face there. Only a face clearly larger than that scan's smallest window
-    settles it: near that size the scan may see a smaller face too large, and the full scan places it better.
+    is a face crop is settled by the cheap scan of large windows when all cascades agree on a face that fills the
+    frame (`fills_frame`), since no other face fits beside it. Any other frame is scanned for smaller faces too, so
+    that every face in it is found.
     """
     for name in _CASCADES:
         large = _confirmed(image, name, *_scan(image, name, large_side))
-        if any(candidate.votes == len(_CASCADES) and candidate.box[2] >= _SCAN_OVERLAP * large_side
-               for candidate in large):
+        if any(candidate.votes == len(_CASCADES) and fills_frame(candidate.box) for candidate in large):
             return name, large
         small = _confirmed(image, name, *_scan(image, name, min_side, round(_SCAN_OVERLAP ** 2 * large_side)))
         if large or small:
@@ -193,6 +206,22 @@ def _candidates(image: np.ndarray, min_side: int, large_side: int) -> tuple[str,
     name = _CASCADES[0]
     faint = _confirmed(image, name, *_scan(image, name, min_side, min_neighbors=1), min_neighbors=1)
     return name, [candidate for candidate in faint if candidate.votes >= 2]
+
+
+def _faces(candidates: list[_Candidate]) -> list[_Candidate]:
+    """One candidate per face, the confirmed ones only when there are any, largest first.
+
+    Candidates of one face (see `_SAME_FACE_OVERLAP`) are merged into the most certain of them: the one that the
+    most cascades find, ties going to the cascade's level weight. Clutter that one cascade takes for a face is
+    rarely taken for one by the others, so a candidate no other cascade confirms counts only when no candidate is
+    confirmed, and then only the most certain one.
+    """
+    distinct = []
+    for candidate in sorted(candidates, key=lambda candidate: (candidate.votes, candidate.weight), reverse=True):
+        if not any(_same_face(candidate.box, kept.box) for kept in distinct):
+            distinct.append(candidate)
+    faces = [candidate for candidate in distinct if candidate.votes >= 2] or distinct[:1]
+    return sorted(faces, key=lambda candidate: candidate.box[2] * candidate.box[3], reverse=True)
 
 
 def _to_crop_convention(box: np.ndarray) -> np.ndarray:
@@ -213,31 +242,35 @@ def _clip(box: np.ndarray, height: int, width: int) -> FaceBox:
 def _as_uint8_frame(gray: np.ndarray) -> np.ndarray:
     frame = np.asarray(gray)
     if frame.ndim != 2:
-        raise ValueError(f"locate_face needs a 2-D grayscale frame, got an array of shape {frame.shape}")
+        raise ValueError(f"face location needs a 2-D grayscale frame, got an array of shape {frame.shape}")
     if min(frame.shape) < _MIN_FRAME_SIDE:
-        raise ValueError(f"locate_face needs a frame of at least {_MIN_FRAME_SIDE}x{_MIN_FRAME_SIDE} px, got "
+        raise ValueError(f"face location needs a frame of at least {_MIN_FRAME_SIDE}x{_MIN_FRAME_SIDE} px, got "
                          f"{frame.shape[1]}x{frame.shape[0]}")
     if frame.dtype == np.uint8:
         return frame
     if not np.issubdtype(frame.dtype, np.number) or np.issubdtype(frame.dtype, np.complexfloating):
-        raise ValueError(f"locate_face needs a real-valued frame on 0..255, got dtype {frame.dtype}")
+        raise ValueError(f"face location needs a real-valued frame on 0..255, got dtype {frame.dtype}")
     return np.clip(np.rint(np.nan_to_num(frame.astype(np.float32))), 0, 255).astype(np.uint8)
 
 
-def locate_face(gray: np.ndarray) -> FaceDetection | None:
-    """Where the face is in a 2-D grayscale frame (uint8 or float on 0..255, each side >= 16 px), or None.
+def locate_faces(gray: np.ndarray) -> list[FaceDetection]:
+    """Every face in a 2-D grayscale frame (uint8 or float on 0..255, each side >= 16 px), largest first.
 
     Works on full recordings and on frames that are already face crops. The frame is downscaled (shorter side at
     most 240 px), padded on every side by 30% of its shorter side (border replicated, so that a face filling the
     frame gets the margin the cascades need) and scanned by `frontalface_alt2`, falling back to
     `frontalface_alt`, then `frontalface_default` when a cascade finds nothing. Faces (Haar boxes) smaller than a
     fifth of the frame's shorter side are not searched for. Each candidate is confirmed by the other two cascades
-    in a window around it; the candidate that the most cascades find wins, ties going to the cascade's level
-    weight, and its box is the mean of theirs. That box is mapped to the corpora's crop convention, back to the
-    frame, and clipped to it. When it spans at least 80% of both the frame's width and height, the frame is taken
-    as an already cropped face and the whole frame is returned (`whole_frame=True`).
+    in a window around it, and its box is the mean of theirs. Candidates that overlap (half of the smaller one inside
+    the other) are one face, kept as the candidate the most cascades find, ties going to the cascade's level weight.
+    Faces that at least two cascades find are returned; a face only one cascade finds is returned alone, and only
+    when no other is confirmed, since clutter is rarely taken for a face by two cascades. Each box is mapped to the
+    corpora's crop convention, back to the frame, and clipped to it. A face that spans at least 80% of both the
+    frame's width and height means the frame is an already cropped face: that face alone is returned, as the whole
+    frame (`whole_frame=True`).
 
-    Returns None when no cascade finds a face, not even a faint one that two cascades detect with relaxed settings.
+    Returns an empty list when no cascade finds a face, not even a faint one that two cascades detect with relaxed
+    settings.
 
     Raises:
         ValueError: `gray` is not a 2-D real-valued array of at least 16x16 px.
@@ -251,16 +284,31 @@ def locate_face(gray: np.ndarray) -> FaceDetection | None:
     pad = round(_PAD_FRACTION * min(frame.shape))
     padded = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     short = min(frame.shape)
+
+    def in_frame(box: np.ndarray) -> FaceBox:
+        return _clip((_to_crop_convention(box) - (pad, pad, 0, 0)) / scale, height, width)
+
+    def fills_frame(box: np.ndarray) -> bool:
+        _, _, box_width, box_height = in_frame(box)
+        return box_width >= _WHOLE_FRAME_SPAN * width and box_height >= _WHOLE_FRAME_SPAN * height
+
     name, candidates = _candidates(padded, max(20, round(_MIN_FACE_FRACTION * short)),
-                                   max(20, round(_LARGE_FACE_FRACTION * short)))
-    if not candidates:
-        return None
-    best = max(candidates, key=lambda candidate: (candidate.votes, candidate.weight))
-    box = (_to_crop_convention(best.box) - (pad, pad, 0, 0)) / scale
-    clipped = _clip(box, height, width)
-    whole_frame = clipped[2] >= _WHOLE_FRAME_SPAN * width and clipped[3] >= _WHOLE_FRAME_SPAN * height
-    return FaceDetection(box=(0, 0, width, height) if whole_frame else clipped, whole_frame=whole_frame,
-                         cascade=name, votes=best.votes)
+                                   max(20, round(_LARGE_FACE_FRACTION * short)), fills_frame)
+    faces = _faces(candidates)
+    if faces and fills_frame(faces[0].box):
+        return [FaceDetection(box=(0, 0, width, height), whole_frame=True, cascade=name, votes=faces[0].votes)]
+    return [FaceDetection(box=in_frame(face.box), whole_frame=False, cascade=name, votes=face.votes)
+            for face in faces]
+
+
+def locate_face(gray: np.ndarray) -> FaceDetection | None:
+    """The face the processor uses in a 2-D grayscale frame: the largest that `locate_faces` finds, or None.
+
+    The largest, because the subject of a micro-expression recording sits close to the camera, in front of anyone
+    else in the frame. Same input and errors as `locate_faces`.
+    """
+    faces = locate_faces(gray)
+    return faces[0] if faces else None
 
 
 def expand_box(box: FaceBox, margin: float, height: int, width: int) -> FaceBox:
@@ -283,6 +331,14 @@ def check_box(box: Sequence[float], height: int, width: int, name: str) -> FaceB
         raise ValueError(f"{name}: face box (x={x}, y={y}, w={w}, h={h}) must lie inside the {width}x{height} frame "
                          "and be at least 8x8 px")
     return (x, y, w, h)
+
+
+def check_face_index(face_index: Any, name: str = "face_index") -> int:
+    """Validate a caller's choice among the faces `locate_faces` found (an index, largest first); return it."""
+    if isinstance(face_index, bool) or not isinstance(face_index, (int, np.integer)) or face_index < 0:
+        raise ValueError(f"{name} must be an integer >= 0 (an index into the faces found, largest first), got "
+                         f"{face_index!r}")
+    return int(face_index)
 
 
 def crop(image: np.ndarray, box: FaceBox) -> np.ndarray:

@@ -20,7 +20,7 @@ from transformers.image_utils import SizeDict
 from transformers.processing_utils import ImagesKwargs, Unpack
 from transformers.utils import logging
 
-from .face_crop import FaceBox, check_box, crop, expand_box, locate_face
+from .face_crop import FaceBox, check_box, check_face_index, crop, expand_box, locate_faces
 from .optical_flow import FLOW_METHODS, compute_optical_flow, flow_to_image, min_max_to_uint8, resize_to
 
 logger = logging.get_logger(__name__)
@@ -34,6 +34,13 @@ _MIN_SIDE = 16
 MIN_MOTION = 0.035
 """Default `min_motion`: mean flow magnitude (pixels of the 128 px face crop) below which a pair shows no motion
 that TV-L1 can tell from sensor noise; how it was chosen is in docs/preprocessing.md."""
+MAX_FACE_UPSCALING = 2
+"""How many times a face region may be enlarged to reach `flow_size`: a region whose shorter side is under
+`flow_size / MAX_FACE_UPSCALING` (64 px at the default 128) gets a logged warning naming its size. Beyond 2x, each
+camera pixel spans more than two pixels of the flow crop: the flow then follows interpolated edges rather than the
+skin texture it needs, and sensor noise, enlarged into blobs of several pixels, looks like motion, the failure
+`min_motion` guards against. The model's training flows were computed on crops of at least `flow_size`, which
+were reduced, never enlarged."""
 _PIL_FLOAT_MODES = ("F",)
 _PIL_INTEGER_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
@@ -57,11 +64,14 @@ class FaceRegion:
     `box` is (x, y, w, h) in frame pixels, or None when the whole frames are used as they are. `source` is one of
     `FACE_REGION_SOURCES`: "detected" (a face found in a larger frame), "already_cropped" (the frame is itself a
     face crop, so all of it is used), "given" (the caller's box), "not_cropped" (`do_face_crop=False`) or
-    "not_found" (no face, `on_no_face="full_frame"`).
+    "not_found" (no face, `on_no_face="full_frame"`). `candidates` are the regions of every face found in the frame,
+    largest first, the order a face is chosen in (`box` is one of them); empty when no face was searched for or
+    found.
     """
 
     box: FaceBox | None
     source: str
+    candidates: tuple[FaceBox, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,12 @@ class FlowSettings:
             raise ValueError(f"min_motion must be a mean flow magnitude in pixels >= 0, got {self.min_motion!r}")
         if not (isinstance(self.height, int) and isinstance(self.width, int) and self.height > 0 and self.width > 0):
             raise ValueError(f"size must give a positive height and width, got {self.height}x{self.width}")
+
+    @property
+    def min_face_side(self) -> int:
+        """The shorter side in pixels under which a face region is enlarged too much for the flow (see
+        `MAX_FACE_UPSCALING`)."""
+        return -(-self.flow_size // MAX_FACE_UPSCALING)
 
 
 def _is_image(obj: Any) -> bool:
@@ -304,28 +320,63 @@ class EPIRImageProcessor(PilBackend):
 
     # ------------------------------------------------------------------ single pairs
 
-    def face_region(self, onset_gray: np.ndarray, name: str = "sample", settings: FlowSettings | None = None
-                    ) -> FaceRegion:
+    def face_region(self, onset_gray: np.ndarray, name: str = "sample", settings: FlowSettings | None = None,
+                    face_box: FaceBox | None = None, face_index: int | None = None) -> FaceRegion:
         """Where the face of a pair whose onset frame is `onset_gray` lies, and how that was decided.
 
-        Applies `do_face_crop`, `face_margin` and `on_no_face` (a `ValueError` naming `name` when no face is
-        found and `on_no_face="error"`). A frame that is already a face crop keeps its whole area, without margin.
+        `face_box`, the caller's (x, y, w, h) box, is used as given. Otherwise applies `do_face_crop`, `face_margin`
+        and `on_no_face` (a `ValueError` naming `name` when no face is found and `on_no_face="error"`). A frame that
+        is already a face crop keeps its whole area, without margin. Of several faces the largest is used (the
+        subject sits closest to the camera) and a warning names them all; `face_index` picks another, as an index
+        into `FaceRegion.candidates` (largest first). A region whose shorter side is under `min_face_side` gets a
+        warning naming its size: it is enlarged more than `MAX_FACE_UPSCALING` times for the flow.
         """
         settings = settings or self.flow_settings()
-        if not settings.do_face_crop:
-            return FaceRegion(None, "not_cropped")
-        detection = locate_face(onset_gray)
-        if detection is None:
-            if settings.on_no_face == "error":
-                height, width = onset_gray.shape
-                raise ValueError(
-                    f"{name}: no face found in the {width}x{height} onset frame. Pass its box in face_boxes=, "
-                    "use do_face_crop=False for frames that are already cropped faces, or on_no_face='full_frame'."
-                )
+        height, width = onset_gray.shape
+        if face_index is not None:
+            face_index = check_face_index(face_index, f"{name}: face_index")
+            if face_box is not None:
+                raise ValueError(f"{name}: pass face_box or face_index, not both")
+            if not settings.do_face_crop:
+                raise ValueError(f"{name}: face_index picks one of the faces found, but do_face_crop=False "
+                                 "searches for none")
+        if face_box is not None:
+            region = FaceRegion(check_box(face_box, height, width, f"{name} face box"), "given")
+        elif not settings.do_face_crop:
+            region = FaceRegion(None, "not_cropped")
+        else:
+            region = self._detected_region(onset_gray, name, settings, face_index)
+        _, _, region_width, region_height = region.box or (0, 0, width, height)
+        if min(region_width, region_height) < settings.min_face_side:
+            logger.warning(f"{name}: the face region is {region_width}x{region_height} px, under the minimum face "
+                           f"size of {settings.min_face_side} px for flow_size={settings.flow_size}; enlarged "
+                           f"{settings.flow_size / min(region_width, region_height):.1f}x, its flow follows "
+                           "interpolated pixels and noise.")
+        return region
+
+    @staticmethod
+    def _detected_region(onset_gray: np.ndarray, name: str, settings: FlowSettings, face_index: int | None
+                         ) -> FaceRegion:
+        """The face region chosen among the faces `locate_faces` finds in the onset frame (see `face_region`)."""
+        faces = locate_faces(onset_gray)
+        height, width = onset_gray.shape
+        if not faces and settings.on_no_face == "error":
+            raise ValueError(
+                f"{name}: no face found in the {width}x{height} onset frame. Pass its box in face_boxes=, "
+                "use do_face_crop=False for frames that are already cropped faces, or on_no_face='full_frame'."
+            )
+        if face_index is not None and face_index >= len(faces):
+            raise ValueError(f"{name}: face_index={face_index}, but {len(faces)} face(s) were found in the "
+                             f"{width}x{height} onset frame (indices 0 to {len(faces) - 1}, largest first)")
+        if not faces:
             return FaceRegion(None, "not_found")
-        if detection.whole_frame:
-            return FaceRegion(detection.box, "already_cropped")
-        return FaceRegion(expand_box(detection.box, settings.face_margin, *onset_gray.shape), "detected")
+        if faces[0].whole_frame:
+            return FaceRegion(faces[0].box, "already_cropped", (faces[0].box,))
+        boxes = tuple(expand_box(face.box, settings.face_margin, height, width) for face in faces)
+        if face_index is None and len(boxes) > 1:
+            logger.warning(f"{name}: {len(boxes)} faces found in the onset frame, at {list(boxes)} (x, y, w, h); "
+                           f"using the largest, {boxes[0]}. Pick another with face_index= or by passing its box.")
+        return FaceRegion(boxes[face_index or 0], "detected", boxes)
 
     def process_pair(self, onset: Any, apex: Any, face_box: FaceBox | FaceRegion | None = None,
                      name: str = "sample", **kwargs: Unpack[EPIRImageProcessorKwargs]) -> PairFlow:
@@ -343,7 +394,7 @@ class EPIRImageProcessor(PilBackend):
         if isinstance(face_box, FaceRegion):
             region = face_box
         elif face_box is not None:
-            region = FaceRegion(check_box(face_box, height, width, f"{name} face box"), "given")
+            region = self.face_region(onset_gray, name, settings, face_box=face_box)
         else:
             region = None
         if region is None and settings.do_face_crop or region is not None and region.box is not None:

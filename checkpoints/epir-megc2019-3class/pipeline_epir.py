@@ -20,10 +20,10 @@ from tqdm.auto import tqdm
 from transformers import BaseImageProcessor, ImageClassificationPipeline, Pipeline, PreTrainedModel
 
 from .apex_spotting import APEX_SCORES, ApexScorer
-from .face_crop import check_box, crop
+from .face_crop import check_face_index, crop
 from .flow_mirror import FlowMirror, average_with_mirror
 from .hub_card import TrainingRecord, write_model_card
-from .image_processing_epir import FaceRegion, load_flow_image
+from .image_processing_epir import FaceRegion, load_flow_image, load_frame
 from .video_frames import VideoFrames
 
 TASK = "micro-expression-recognition"
@@ -110,13 +110,20 @@ class MicroExpressionRecognitionPipeline(Pipeline):
     By default the scores average the class probabilities of the flow and of its mirror (u negated), as the LOSO
     benchmark predicts (`run_loso.py --test_time_flip`); `test_time_flip=False` scores the flow alone.
 
+    The face is located on the onset frame. Of several faces the largest is used (the subject sits closest to the
+    camera) and a warning names them all; `face_index=` picks another (an index into `face_boxes`, largest first),
+    `face_box=` gives the box outright. A face region whose shorter side is under the processor's minimum face size
+    (`flow_size / 2`, 64 px by default) gets a warning naming its size: it is enlarged too much for the flow.
+
     Output per sample: a dict with `predictions` (`[{"label": ..., "score": ...}, ...]`, best first, `top_k` of
-    them); `face_box` (x, y, w, h of the frames, or None for whole frames) and `face_region` (how the face was
-    found: "detected", "already_cropped" when the frames are face crops and are used whole, "given",
-    "not_cropped" or "not_found"); `motion` (mean flow magnitude in pixels of the `flow_size` face crop) and
-    `reliable_motion` (False below the processor's `min_motion`: the pair shows no motion the flow can tell from
-    noise, so the scores mean nothing; a warning is logged too). Videos add `onset_index`, `apex_index` and, when
-    spotted, `apex_scores` (one per frame of `window`, the [first, last + 1) frames searched).
+    them); `face_box` (x, y, w, h of the frames, or None for whole frames), `face_boxes` (every face found, largest
+    first: `face_box` is one of them; empty when the box was given or no face was searched for or found) and
+    `face_region` (how the face was found: "detected", "already_cropped" when the frames are face crops and are
+    used whole, "given", "not_cropped" or "not_found"); `motion` (mean flow magnitude in pixels of the `flow_size`
+    face crop) and `reliable_motion` (False below the processor's `min_motion`: the pair shows no motion the flow
+    can tell from noise, so the scores mean nothing; a warning is logged too). Videos add `onset_index`,
+    `apex_index` and, when spotted, `apex_scores` (one per frame of `window`, the [first, last + 1) frames
+    searched).
     `return_token_map=True` adds `token_map` (float32 0/1 mask of the patches DTSM kept, upsampled to the
     `flow_size` face crop), `face` (that apex face crop, uint8) and `flow_image` (the uint8 (u, v, strain) image
     the model read).
@@ -129,6 +136,8 @@ class MicroExpressionRecognitionPipeline(Pipeline):
     [{'label': 'surprise', 'score': 0.91}]
     >>> pipe("clip.mp4", max_frames=300)["apex_index"]
     17
+    >>> pipe({"onset": "two_people_onset.png", "apex": "two_people_apex.png"}, face_index=1)["face_box"]
+    [412, 160, 118, 118]
     ```
     """
 
@@ -160,14 +169,19 @@ class MicroExpressionRecognitionPipeline(Pipeline):
 
     def _sanitize_parameters(self, top_k: int | None = None, onset_index: int | None = None,
                              apex_index: int | None = None, apex_score: str | None = None,
-                             face_box: Any = None, return_token_map: bool | None = None,
-                             test_time_flip: bool | None = None, **window: Any):
+                             face_box: Any = None, face_index: int | None = None,
+                             return_token_map: bool | None = None, test_time_flip: bool | None = None, **window: Any):
         unknown = sorted(set(window) - set(WINDOW_OPTIONS))
         if unknown:
             raise ValueError(f"the {TASK} pipeline got unexpected options {unknown}; its video window options are "
                              f"{list(WINDOW_OPTIONS)}")
+        if face_index is not None:
+            face_index = check_face_index(face_index)
+            if face_box is not None:
+                raise ValueError("pass face_box (a box) or face_index (one of the faces found), not both")
         preprocess_params = {key: value for key, value in (("onset_index", onset_index), ("apex_index", apex_index),
-                                                           ("apex_score", apex_score), ("face_box", face_box))
+                                                           ("apex_score", apex_score), ("face_box", face_box),
+                                                           ("face_index", face_index))
                              if value is not None}
         window = {key: value for key, value in window.items() if value is not None}
         if window:
@@ -187,21 +201,27 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         return preprocess_params, forward_params, postprocess_params
 
     def preprocess(self, inputs: Any, onset_index: int | None = None, apex_index: int | None = None,
-                   apex_score: str = "strain", face_box: Any = None, return_token_map: bool = False,
-                   window: dict[str, Any] | None = None) -> dict[str, Any]:
+                   apex_score: str = "strain", face_box: Any = None, face_index: int | None = None,
+                   return_token_map: bool = False, window: dict[str, Any] | None = None) -> dict[str, Any]:
         sample = _as_sample(inputs, "input")
         name = sample["name"]
         if "video" in sample:
             with VideoFrames(sample["video"], name) as video:
                 onset, apex, face_box, meta = self._choose_pair(video, onset_index, apex_index, apex_score,
-                                                               face_box, window or {})
+                                                               face_box, face_index, window or {})
         elif onset_index is not None or apex_index is not None or window:
             raise ValueError(f"{name}: onset_index, apex_index and {', '.join(WINDOW_OPTIONS)} apply to videos; "
                              "this is an (onset, apex) pair")
         else:
             onset, apex, meta = sample["onset"], sample["apex"], {}
+            if face_index is not None:
+                # process_pair still reads the onset as the caller gave it: a grayscale copy whose values all lie
+                # in 0..1 would be read on the 0..1 scale.
+                face_box = self.image_processor.face_region(load_frame(onset, f"{name} onset"), name,
+                                                            face_index=face_index)
         pair = self.image_processor.process_pair(onset, apex, face_box, name)
-        meta.update(face_box=None if pair.region.box is None else list(pair.region.box), face_region=pair.region.source,
+        meta.update(face_box=None if pair.region.box is None else list(pair.region.box),
+                    face_boxes=[list(box) for box in pair.region.candidates], face_region=pair.region.source,
                     motion=pair.motion, reliable_motion=pair.reliable_motion)
         if return_token_map:
             meta["face"] = np.clip(np.rint(pair.apex_face), 0, 255).astype(np.uint8)
@@ -210,7 +230,7 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         return {"pixel_values": pixel_values, "meta": meta}
 
     def _choose_pair(self, video: VideoFrames, onset_index: int | None, apex_index: int | None, apex_score: str,
-                     face_box: Any, window: dict[str, Any]):
+                     face_box: Any, face_index: int | None, window: dict[str, Any]):
         """Onset frame, apex frame (spotted unless given), the face region used for both, and what was chosen.
 
         Only the onset and apex frames are kept: spotting streams the window and scores each frame's small face
@@ -223,10 +243,7 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         start, stop = (0, video.count) if apex_index is not None else video.window(**window)
         onset_index = video.check_index(start if onset_index is None else onset_index, "onset_index")
         onset = video.frame(onset_index)
-        if face_box is not None:
-            region = FaceRegion(check_box(face_box, *onset.shape, f"{name} face box"), "given")
-        else:
-            region = self.image_processor.face_region(onset, name)
+        region = self.image_processor.face_region(onset, name, face_box=face_box, face_index=face_index)
         meta = {"onset_index": onset_index}
         if apex_index is not None:
             apex_index = video.check_index(apex_index, "apex_index")
