@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from datasets import Features, List, Value
 
-INTERVAL_KINDS = ("micro", "macro")
+from epir_hf.spotting import EVENT_KINDS as INTERVAL_KINDS
+
 NO_APEX = -1
 """The `apex` of an interval whose annotation gives none."""
 
