@@ -3,7 +3,7 @@
 Why: a micro-expression moves the skin by a pixel or two, while a head in a real recording shifts, drifts and turns
 by several. Cropping every frame with the first frame's face box leaves that rigid motion in the flow, where it
 outweighs the expression: a 4 px head shift moved the spotted apex of a clip by 22 frames. Each frame is therefore
-aligned to the reference frame on the face's most stable part — the nose bridge and nose, which no action unit of
+aligned to the reference frame on the face's most stable part — the nose below the eyes, which no action unit of
 the brows, eyes or mouth moves — with a rigid (rotation + translation) transform found by OpenCV's ECC maximisation
 (Evangelidis & Psarakis, 2008). ECC maximises a zero-mean normalised correlation, so a change of lighting does not
 pull the alignment. The face is then resampled from its frame at the aligned position, so what remains between the
@@ -22,10 +22,8 @@ import cv2
 import numpy as np
 
 from .face_crop import FaceBox
+from .facial_regions import STABLE_REGION, FaceLayout
 
-STABLE_REGION = (0.38, 0.62, 0.32, 0.58)
-"""(left, right, top, bottom) of the nose bridge and nose as fractions of a face box in the corpora's crop convention
-(eyebrows to chin, eyes about a quarter of the height from the top): the part the alignment matches."""
 _MARGIN = 0.25
 """The region resampled around the face box, per side, as a fraction of the box: the head may move this far between
 two re-centrings of the region without the aligned face reaching past it."""
@@ -64,9 +62,10 @@ class FaceTracker:
         box: the face box (x, y, w, h) in the reference frame, in the corpora's crop convention.
         side: the side in pixels of the square faces returned (the flow's working size).
 
-    `reference_face` is the reference frame's face. `align(frame)` aligns one frame of the same size; a tracker
-    keeps the last alignment as the starting point of the next, so a head drifting across a video is followed
-    frame by frame.
+    `reference_face` is the reference frame's face and `layout` where its parts lie (`FaceLayout.for_face`): the
+    nose it is aligned on sits below the eyes found there. `align(frame)` aligns one frame of the same size; a
+    tracker keeps the last alignment as the starting point of the next, so a head drifting across a video is
+    followed frame by frame.
     """
 
     def __init__(self, reference: np.ndarray, box: FaceBox, side: int):
@@ -78,9 +77,10 @@ class FaceTracker:
         self._home = self._frame_margin * self._scale  # the face's origin in the resampled region, unmoved
         self._warp = np.float32([[1, 0, self._home[0]], [0, 1, self._home[1]]])
         self.reference_face = self._resample(self._region(reference), self._warp)
-        left, right, top, bottom = (round(fraction * side) for fraction in STABLE_REGION)
-        self._patch = np.ascontiguousarray(_smooth(self.reference_face)[top:bottom, left:right])
-        self._patch_origin = np.array([left, top], dtype=np.float32)
+        self.layout = FaceLayout.for_face(self.reference_face)
+        rows, columns = self.layout.slices(STABLE_REGION)
+        self._patch = np.ascontiguousarray(_smooth(self.reference_face)[rows, columns])
+        self._patch_origin = np.array([columns.start, rows.start], dtype=np.float32)
 
     def _region(self, frame: np.ndarray) -> np.ndarray:
         """The face box plus margin, moved by the current offset, scaled to the working size (border replicated)."""
@@ -152,4 +152,4 @@ def _smooth(image: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), _SMOOTHING_SIGMA)
 
 
-__all__ = ["AlignedFace", "FaceTracker", "MIN_CORRELATION", "STABLE_REGION"]
+__all__ = ["AlignedFace", "FaceTracker", "MIN_CORRELATION"]

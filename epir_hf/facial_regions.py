@@ -72,38 +72,55 @@ def locate_eyes(face: np.ndarray) -> tuple[tuple[float, float], tuple[float, flo
     return ((lx, ly), (rx, ry)) if plausible else None
 
 
-class RegionalMotion:
-    """Measures each facial region's motion in flows of `side`×`side` aligned face crops (see the module doc).
+Box = tuple[float, float, float, float]
+"""(left, right, top, bottom) as fractions of a face in the template's frame."""
+STABLE_REGION: Box = (0.38, 0.62, 0.35, 0.58)
+"""The nose below the eyes, the part no action unit of the brows, eyes or mouth moves: where faces are aligned."""
 
-    `eyes` are the eye centres (fractions of the side) the regions are laid out on; None keeps the template.
-    `RegionalMotion.for_face(face)` lays them out on a face's own eyes. Calling it on a flow returns one value per
-    `REGION_NAMES` entry, in pixels of the crop.
+
+class FaceLayout:
+    """Where the template's parts lie in one `side`×`side` face: the template moved and scaled so that its eyes fall on
+    `eyes` (centres (x, y) as fractions of the side; None keeps the template). `FaceLayout.for_face(face)` finds them.
     """
 
     def __init__(self, side: int, eyes: tuple[tuple[float, float], tuple[float, float]] | None = None):
         self.side, self.eyes = side, eyes or TEMPLATE_EYES
         (lx, ly), (rx, ry) = self.eyes
         (tlx, tly), (trx, try_) = TEMPLATE_EYES
-        scale = (rx - lx) / (trx - tlx)
-        shift_x, shift_y = (lx + rx) / 2 - scale * (tlx + trx) / 2, (ly + ry) / 2 - scale * (tly + try_) / 2
+        self._scale = (rx - lx) / (trx - tlx)
+        self._shift = ((lx + rx) / 2 - self._scale * (tlx + trx) / 2, (ly + ry) / 2 - self._scale * (tly + try_) / 2)
 
-        def pixel(fraction: float, shift: float) -> int:
-            return int(np.clip(round((shift + scale * fraction) * side), 0, side))
+    @classmethod
+    def for_face(cls, face: np.ndarray) -> FaceLayout:
+        """The layout of `face` (a square 2-D face crop) on its own eyes, or the template's where none are found."""
+        return cls(face.shape[0], locate_eyes(face))
 
-        self._slices = [(slice(pixel(top, shift_y), max(pixel(top, shift_y) + 1, pixel(bottom, shift_y))),
-                         slice(pixel(left, shift_x), max(pixel(left, shift_x) + 1, pixel(right, shift_x))))
-                        for left, right, top, bottom in FACIAL_REGIONS.values()]
+    def slices(self, box: Box) -> tuple[slice, slice]:
+        """The (rows, columns) of this face that a template box covers (at least one pixel each)."""
+        def pixel(fraction: float, axis: int) -> int:
+            return int(np.clip(round((self._shift[axis] + self._scale * fraction) * self.side), 0, self.side))
+
+        left, right, top, bottom = box
+        rows = slice(pixel(top, 1), max(pixel(top, 1) + 1, pixel(bottom, 1)))
+        columns = slice(pixel(left, 0), max(pixel(left, 0) + 1, pixel(right, 0)))
+        return rows, columns
+
+
+class RegionalMotion:
+    """Measures each facial region's motion in flows of aligned face crops laid out as `layout` (see the module doc).
+
+    Calling it on a flow returns one value per `REGION_NAMES` entry, in pixels of the crop.
+    """
+
+    def __init__(self, layout: FaceLayout):
+        self.side = layout.side
+        self._slices = [layout.slices(box) for box in FACIAL_REGIONS.values()]
 
     def change(self, reference: np.ndarray, face: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
         """The mean absolute brightness difference of two aligned faces in each region of `names`."""
         difference = np.abs(face - reference)
         return np.array([difference[self._slices[REGION_NAMES.index(name)]].mean() for name in names],
                         dtype=np.float32)
-
-    @classmethod
-    def for_face(cls, face: np.ndarray) -> RegionalMotion:
-        """Regions laid out on the eyes of `face` (a square 2-D aligned face crop), or on the template's."""
-        return cls(face.shape[0], locate_eyes(face))
 
     def __call__(self, flow: np.ndarray) -> np.ndarray:
         if flow.shape != (self.side, self.side, 2):
@@ -114,4 +131,5 @@ class RegionalMotion:
                         dtype=np.float32)
 
 
-__all__ = ["EYE_REGIONS", "FACIAL_REGIONS", "REGION_NAMES", "TEMPLATE_EYES", "RegionalMotion", "locate_eyes"]
+__all__ = ["EYE_REGIONS", "FACIAL_REGIONS", "REGION_NAMES", "STABLE_REGION", "TEMPLATE_EYES", "FaceLayout",
+           "RegionalMotion", "locate_eyes"]

@@ -22,7 +22,7 @@ from transformers.utils import logging
 
 from .face_crop import FaceBox, check_box, check_face_index, crop, expand_box, locate_faces
 from .face_registration import FaceTracker
-from .facial_regions import RegionalMotion
+from .facial_regions import FaceLayout, RegionalMotion
 from .optical_flow import FLOW_METHODS, compute_optical_flow, flow_to_image, min_max_to_uint8, resize_to
 from .photometric import match_lighting
 
@@ -433,7 +433,8 @@ class EPIRImageProcessor(PilBackend):
         side = settings.flow_size
         # Cropping by hand and passing do_face_crop=False gives the same faces: both are aligned as crops.
         onset_face, apex_face = resize_to(onset_gray, side, side), resize_to(apex_gray, side, side)
-        apex = FaceTracker(onset_face, (0, 0, side, side), side).align(apex_face) if settings.align_face else None
+        tracker = FaceTracker(onset_face, (0, 0, side, side), side) if settings.align_face else None
+        apex = None if tracker is None else tracker.align(apex_face)
         if apex is not None and apex.aligned:
             apex_face = apex.face
         elif apex is not None:
@@ -444,7 +445,8 @@ class EPIRImageProcessor(PilBackend):
             apex_face = match_lighting(onset_face, apex_face, undo_motion=True)
         flow = compute_optical_flow(onset_face, apex_face, settings.flow_method)
         flow_image = flow_to_image(flow, settings.height, settings.width)
-        motion = float(RegionalMotion.for_face(onset_face)(flow).max())
+        layout = FaceLayout.for_face(onset_face) if tracker is None else tracker.layout
+        motion = float(RegionalMotion(layout)(flow).max())
         if motion < settings.min_motion:
             logger.warning(f"{name}: {NO_RELIABLE_MOTION} (the most moving facial region moved {motion:.3f} px at "
                            f"{side} px, below min_motion={settings.min_motion}); the scores of such a pair reflect "

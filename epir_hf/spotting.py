@@ -34,7 +34,7 @@ MAX_BLINK_SECONDS = 0.5
 """A run of eye-closing frames longer than this is not a blink (blinks last 0.1–0.4 s) but an expression."""
 SMOOTHING_SECONDS = 0.1
 EVENT_KINDS = ("micro", "macro")
-_NEAR_EYES = ("left_brow", "right_brow", "left_eye", "right_eye", "left_cheek", "right_cheek")
+_NEAR_EYES = ("left_brow", "right_brow", "left_eye", "right_eye", "nose", "left_cheek", "right_cheek")
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,14 @@ class SpottingThresholds:
     """The thresholds of `find_events` (defaults: experiment E33 in docs/experiments.md).
 
     peak: z-score (noise units of the video) the strongest region must reach at an event's apex.
-    boundary: z-score below which the frames around a peak are no longer part of its event.
+    boundary: fraction of the peak's z-score below which the frames around a peak are no longer part of its event.
     min_motion: pixels (of the 128 px aligned face) the strongest region must move at the apex.
     blink: grey levels by which both eye regions must change for a frame to count as part of a blink.
     merge_seconds: events whose frames are closer than this are one event.
     """
 
     peak: float = 6.0
-    boundary: float = 2.0
+    boundary: float = 0.25
     min_motion: float = 0.15
     blink: float = 4.0
     merge_seconds: float = 0.1
@@ -59,8 +59,8 @@ class SpottingThresholds:
             value = getattr(self, field.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"spotting threshold {field.name} must be a number >= 0, got {value!r}")
-        if self.boundary > self.peak:
-            raise ValueError(f"spotting threshold boundary ({self.boundary}) must not exceed peak ({self.peak})")
+        if self.boundary > 1:
+            raise ValueError(f"spotting threshold boundary is a fraction of the peak in [0, 1], got {self.boundary}")
 
 
 @dataclass(frozen=True)
@@ -98,14 +98,14 @@ def _moving_average(values: np.ndarray, width: int) -> np.ndarray:
 
 def blink_frames(signal: np.ndarray, fps: float, thresholds: SpottingThresholds) -> np.ndarray:
     """True for the frames of a blink: runs of at most `MAX_BLINK_SECONDS` in which both eye regions change by
-    `blink` grey levels or more, widened by a frame on each side (the lids start and end moving before and after)."""
+    `blink` grey levels or more."""
     change = np.nan_to_num(np.min(signal[:, _columns(*EYE_CHANGE_COLUMNS)], axis=1), nan=0.0)
     labels, count = ndimage.label(change >= thresholds.blink)
     if not count:
         return np.zeros(len(signal), dtype=bool)
     lengths = np.bincount(labels)[1:]
     blinks = np.concatenate([[False], lengths <= MAX_BLINK_SECONDS * fps])[labels]
-    return ndimage.binary_dilation(blinks, iterations=1)
+    return blinks
 
 
 def event_signal(signal: np.ndarray, fps: float, thresholds: SpottingThresholds) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +115,9 @@ def event_signal(signal: np.ndarray, fps: float, thresholds: SpottingThresholds)
     width = max(1, round(SMOOTHING_SECONDS * fps)) | 1
     z = _moving_average(robust_z(motion), width)
     counted = np.ones_like(z, dtype=bool)
-    counted[np.ix_(blink_frames(signal, fps, thresholds), _columns(*_NEAR_EYES))] = False
+    # A blink reaches the regions near the eyes through the smoothing too.
+    blinks = ndimage.binary_dilation(blink_frames(signal, fps, thresholds), iterations=width // 2 + 1)
+    counted[np.ix_(blinks, _columns(*_NEAR_EYES))] = False
     z_counted = np.where(counted, np.nan_to_num(z, nan=-np.inf), -np.inf)
     strongest = np.argmax(z_counted, axis=1)
     rows = np.arange(len(z))
@@ -138,10 +140,10 @@ def find_events(motion: np.ndarray, fps: float, thresholds: SpottingThresholds =
     spans: list[list[int]] = []
     gap = round(thresholds.merge_seconds * fps)
     for peak in peaks:
-        onset, offset = peak, peak
-        while onset > 0 and filled[onset - 1] >= thresholds.boundary:
+        onset, offset, edge = peak, peak, thresholds.boundary * filled[peak]
+        while onset > 0 and filled[onset - 1] >= edge:
             onset -= 1
-        while offset < len(filled) - 1 and filled[offset + 1] >= thresholds.boundary:
+        while offset < len(filled) - 1 and filled[offset + 1] >= edge:
             offset += 1
         if spans and onset <= spans[-1][1] + gap:
             spans[-1][1] = max(spans[-1][1], offset)

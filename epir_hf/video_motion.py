@@ -92,7 +92,7 @@ def measure_video_motion(video: VideoFrames, face_box: FaceBox, start: int = 0, 
                              f"{first_shape[1]}x{first_shape[0]}; all frames of a video must have one size")
         if tracker is None:
             tracker = FaceTracker(frame, face_box, side)
-            signal = MotionSignal(fps, RegionalMotion.for_face(tracker.reference_face))
+            signal = MotionSignal(fps, RegionalMotion(tracker.layout))
         face = tracker.align(frame)
         if not face.aligned:
             missing += 1
@@ -100,7 +100,7 @@ def measure_video_motion(video: VideoFrames, face_box: FaceBox, start: int = 0, 
                 # Found again: follow it from here, against a resting face of its own.
                 signals.append(signal.finish())
                 tracker = FaceTracker(frame, found.box, side)
-                signal = MotionSignal(fps, RegionalMotion.for_face(tracker.reference_face))
+                signal = MotionSignal(fps, RegionalMotion(tracker.layout))
                 origin = np.subtract(found.box[:2], face_box[:2])
                 face, missing = tracker.align(frame), 0
         else:

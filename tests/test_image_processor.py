@@ -14,7 +14,7 @@ from transformers import AutoImageProcessor
 from dataset_scripts.synthetic import draw_face
 from epir_hf import EPIRImageProcessor
 from epir_hf.face_crop import expand_box
-from epir_hf.facial_regions import RegionalMotion
+from epir_hf.facial_regions import FaceLayout, RegionalMotion
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +227,8 @@ def test_process_pair_returns_every_stage_consistently(frame_pair):
     assert result.flow_image.dtype == np.uint8 and result.pixel_values.shape == (3, 28, 28)
     assert np.array_equal(result.pixel_values, processor(images=[frame_pair]).pixel_values[0])
     assert np.array_equal(result.flow_image, processor.compute_flow_image(*frame_pair))
-    assert result.motion == pytest.approx(float(RegionalMotion.for_face(result.onset_face)(result.flow).max()))
+    regions = RegionalMotion(FaceLayout.for_face(result.onset_face))
+    assert result.motion == pytest.approx(float(regions(result.flow).max()))
     # the given region is used as is: no second detection, the same crops
     again = processor.process_pair(*frame_pair, face_box=result.region)
     assert again.region is result.region and np.array_equal(again.apex_face, result.apex_face)
