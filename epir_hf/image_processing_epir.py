@@ -236,8 +236,10 @@ def _to_array(image: Any, name: str, color: bool) -> np.ndarray:
 def load_frame(image: Any, name: str = "frame") -> np.ndarray:
     """Any supported frame input → 2-D float32 grayscale on the 0..255 scale (RGB(A) arrays are taken as RGB)."""
     image = _to_array(image, name, color=False)
-    if image.shape[-1] == 1:
-        return np.ascontiguousarray(image[..., 0])
+    red, green, blue = (image[..., min(channel, image.shape[-1] - 1)] for channel in range(3))
+    if image.shape[-1] == 1 or np.array_equal(red, green) and np.array_equal(green, blue):
+        # A gray frame stored in colour is read exactly, as the same frame stored in gray is.
+        return np.ascontiguousarray(red)
     return cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
 
 
