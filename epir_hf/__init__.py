@@ -15,6 +15,7 @@ from .modeling_epir import (
 )
 from .offapexnet import OffApexNetConfig, OffApexNetForImageClassification, OffApexNetPreTrainedModel
 from .pipeline_epir import MicroExpressionRecognitionPipeline, save_for_hub
+from .pipeline_spotting import MicroExpressionSpottingPipeline
 from .sssnet import SSSNetConfig, SSSNetForImageClassification, SSSNetPreTrainedModel
 from .ststnet import STSTNetConfig, STSTNetForImageClassification, STSTNetPreTrainedModel
 
@@ -39,6 +40,8 @@ for _config, _classifier in ((STSTNetConfig, STSTNetForImageClassification),
     _classifier.register_for_auto_class("AutoModelForImageClassification")
 PIPELINE_REGISTRY.register_pipeline("micro-expression-recognition", pipeline_class=MicroExpressionRecognitionPipeline,
                                     pt_model=AutoModelForImageClassification, type="image")
+PIPELINE_REGISTRY.register_pipeline("micro-expression-spotting", pipeline_class=MicroExpressionSpottingPipeline,
+                                    pt_model=AutoModelForImageClassification, type="video")
 
 CONFIG_CLASSES = {config.model_type: config for config in (EPIRConfig, STSTNetConfig, OffApexNetConfig, SSSNetConfig)}
 """The models this package trains and evaluates, by `model_type`."""
@@ -53,6 +56,7 @@ __all__ = [
     "EPIRModelOutput",
     "EPIRPreTrainedModel",
     "MicroExpressionRecognitionPipeline",
+    "MicroExpressionSpottingPipeline",
     "OffApexNetConfig",
     "OffApexNetForImageClassification",
     "OffApexNetPreTrainedModel",

@@ -65,14 +65,15 @@ class SpottingThresholds:
 
 @dataclass(frozen=True)
 class SpottedEvent:
-    """One spotted event: frames are 0-based indices of the video, `offset_frame` included. `score` is the apex's
-    z-score: how many noise units of this video the strongest facial region moved."""
+    """One spotted event: frames are 0-based indices of the signal, `offset_frame` included. `score` is the apex's
+    z-score: how many noise units of this video `region`, the facial region that moved most, moved."""
 
     onset_frame: int
     apex_frame: int
     offset_frame: int
     kind: str
     score: float
+    region: str
 
 
 def _columns(*names: str) -> list[int]:
@@ -108,9 +109,10 @@ def blink_frames(signal: np.ndarray, fps: float, thresholds: SpottingThresholds)
     return blinks
 
 
-def event_signal(signal: np.ndarray, fps: float, thresholds: SpottingThresholds) -> tuple[np.ndarray, np.ndarray]:
-    """Each frame's smoothed z-score of its strongest region (blinks discounted, see the module doc), and the motion in
-    pixels of that region. NaN where the face was not tracked."""
+def event_signal(signal: np.ndarray, fps: float, thresholds: SpottingThresholds
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each frame's smoothed z-score of its strongest region (blinks discounted, see the module doc), the motion in
+    pixels of that region (NaN where the face was not tracked), and that region's index in `REGION_NAMES`."""
     motion = signal[:, :len(REGION_NAMES)]
     width = max(1, round(SMOOTHING_SECONDS * fps)) | 1
     z = _moving_average(robust_z(motion), width)
@@ -123,7 +125,7 @@ def event_signal(signal: np.ndarray, fps: float, thresholds: SpottingThresholds)
     rows = np.arange(len(z))
     lost = np.isnan(motion).all(axis=1)
     return (np.where(lost, np.nan, z_counted[rows, strongest]),
-            np.where(lost, np.nan, _moving_average(motion, width)[rows, strongest]))
+            np.where(lost, np.nan, _moving_average(motion, width)[rows, strongest]), strongest)
 
 
 def find_events(motion: np.ndarray, fps: float, thresholds: SpottingThresholds = SpottingThresholds()
@@ -133,7 +135,7 @@ def find_events(motion: np.ndarray, fps: float, thresholds: SpottingThresholds =
         raise ValueError(f"expected a motion signal of shape (frames, {len(SIGNAL_COLUMNS)}), got {motion.shape}")
     if len(motion) < 3 or np.isnan(motion).all():
         return []
-    signal, pixels = event_signal(motion, fps, thresholds)
+    signal, pixels, strongest = event_signal(motion, fps, thresholds)
     filled = np.nan_to_num(signal, nan=-np.inf)
     peaks, _ = find_peaks(np.nan_to_num(signal, nan=0.0), height=thresholds.peak)
     peaks = [peak for peak in peaks if pixels[peak] >= thresholds.min_motion]
@@ -153,7 +155,8 @@ def find_events(motion: np.ndarray, fps: float, thresholds: SpottingThresholds =
     events = []
     for onset, offset, apex in spans:
         kind = "macro" if (offset - onset + 1) / fps > MAX_MICRO_SECONDS else "micro"
-        events.append(SpottedEvent(int(onset), int(apex), int(offset), kind, float(signal[apex])))
+        events.append(SpottedEvent(int(onset), int(apex), int(offset), kind, float(signal[apex]),
+                                   REGION_NAMES[int(strongest[apex])]))
     return events
 
 

@@ -12,6 +12,7 @@ from there with a fresh reference; the frames in between are reported as lost.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,9 +53,14 @@ class VideoMotion:
 
     def box_at(self, index: int) -> FaceBox:
         """The face box of frame `index` (absolute): the first box moved by the face's displacement there."""
-        x, y, w, h = self.face_box
-        dx, dy = np.nan_to_num(self.shifts[index - self.start]).round().astype(int)
-        return (int(x + dx), int(y + dy), w, h)
+        return shifted_box(self.face_box, self.shifts[index - self.start])
+
+
+def shifted_box(box: FaceBox, shift: np.ndarray) -> FaceBox:
+    """`box` moved by `shift` (x, y) frame pixels, rounded; a NaN shift (face lost) leaves it where it was."""
+    x, y, w, h = box
+    dx, dy = np.nan_to_num(shift).round().astype(int)
+    return (int(x + dx), int(y + dy), int(w), int(h))
 
 
 def _lost_spans(aligned: np.ndarray, start: int) -> list[list[int]]:
@@ -63,9 +69,13 @@ def _lost_spans(aligned: np.ndarray, start: int) -> list[list[int]]:
 
 
 def measure_video_motion(video: VideoFrames, face_box: FaceBox, start: int = 0, stop: int | None = None,
-                         fps: float | None = None, side: int = SPOTTING_SIDE, progress: bool = True) -> VideoMotion:
+                         fps: float | None = None, side: int = SPOTTING_SIDE, progress: bool = True,
+                         on_face: Callable[[np.ndarray | None], None] | None = None) -> VideoMotion:
     """Stream the frames [start, stop) of `video`, follow the face from `face_box` (a box of frame `start`) and
     measure each frame's regional motion against the resting face (`MotionSignal`).
+
+    `on_face`, when given, is called with each frame's aligned face (None where it was lost), so that another method
+    can read the very same faces in the same pass (the spotting evaluation runs its baseline so).
 
     `fps` defaults to the video's own; a `ValueError` says so when neither is known. Frames of another size than the
     first are a `ValueError` naming the frame.
@@ -108,6 +118,8 @@ def measure_video_motion(video: VideoFrames, face_box: FaceBox, start: int = 0, 
         clock = time.perf_counter()
         seconds["align"] += clock - now
         signal.add(face.face if face.aligned else None)
+        if on_face is not None:
+            on_face(face.face if face.aligned else None)
         shifts.append(origin + face.shift if face.aligned else (np.nan, np.nan))
         aligned_frames.append(face.aligned)
         now = time.perf_counter()
@@ -125,4 +137,4 @@ def measure_video_motion(video: VideoFrames, face_box: FaceBox, start: int = 0, 
                        truncated=video.truncated, seconds=seconds)
 
 
-__all__ = ["VideoMotion", "measure_video_motion"]
+__all__ = ["VideoMotion", "measure_video_motion", "shifted_box"]

@@ -102,7 +102,8 @@ class LBPFeatureDifference:
     """Streams face crops in temporal order into the per-frame LBP feature difference FD (see the module docstring).
 
     Why a streaming class: a long video has thousands of frames; only the 2k + 1 latest crops' block histograms are
-    kept, so memory is bounded by k, not by the video's length.
+    kept, so memory is bounded by k, not by the video's length. Crops are given all at once (`feature_difference`)
+    or one at a time as they are made (`start`, `add`, `finish`), e.g. beside another method reading the same crops.
 
     Args:
         fps: frame rate of the video.
@@ -128,6 +129,7 @@ class LBPFeatureDifference:
         block_of_pixel = rows[:, None] * self.grid + rows[None, :]
         self._bin_offset = (block_of_pixel * self.bins).ravel()
         self._pixels_per_block = np.bincount(block_of_pixel.ravel(), minlength=blocks)[:, None].astype(np.float64)
+        self.start()
 
     def block_histograms(self, crop: np.ndarray, index: int = 0) -> np.ndarray:
         """Normalised LBP histograms `[grid², bins]` of one 2-D grayscale face crop (0..255), row-major blocks."""
@@ -157,28 +159,37 @@ class LBPFeatureDifference:
         chi2 = np.divide(squared, total, out=np.zeros_like(squared), where=total > 0).sum(axis=1)
         return float(np.partition(chi2, -self.top_blocks)[-self.top_blocks:].mean())
 
-    def feature_difference(self, crops: Iterable[np.ndarray]) -> np.ndarray:
-        """The FD signal (float64, one value per crop) of face crops given in temporal order.
+    def start(self) -> None:
+        """Forget the crops of a previous video: the next `add` starts a new one."""
+        self._window: deque[np.ndarray] = deque(maxlen=2 * self.k + 1)
+        self._values: list[float] = []
+        self._first_shape = None
+        self._count = 0
 
-        All crops must share one shape (uint8 or float, 0..255). Frames within k of either end take the FD of
-        the nearest frame that has both a tail and a head frame; fewer than 2k + 1 crops is a ValueError.
-        """
-        window: deque[np.ndarray] = deque(maxlen=2 * self.k + 1)
-        values: list[float] = []
-        first_shape = None
-        num_frames = 0
-        for index, crop in enumerate(crops):
-            if first_shape is None:
-                first_shape = getattr(crop, "shape", None)
-            elif getattr(crop, "shape", None) != first_shape:
-                raise ValueError(f"face crop {index} has shape {getattr(crop, 'shape', type(crop).__name__)}, "
-                                 f"but crop 0 has shape {first_shape}; all crops of a video must share one shape")
-            window.append(self.block_histograms(crop, index))
-            num_frames = index + 1
-            if len(window) == window.maxlen:
-                values.append(self._difference(window[0], window[self.k], window[-1]))
-        _check_length(num_frames, self.k)
-        return np.pad(np.asarray(values, dtype=np.float64), self.k, mode="edge")
+    def add(self, crop: np.ndarray) -> None:
+        """The next face crop of the video (all crops of a video share one shape; uint8 or float, 0..255)."""
+        if self._count == 0:
+            self._first_shape = getattr(crop, "shape", None)
+        elif getattr(crop, "shape", None) != self._first_shape:
+            raise ValueError(f"face crop {self._count} has shape {getattr(crop, 'shape', type(crop).__name__)}, "
+                             f"but crop 0 has shape {self._first_shape}; all crops of a video must share one shape")
+        self._window.append(self.block_histograms(crop, self._count))
+        self._count += 1
+        if len(self._window) == self._window.maxlen:
+            self._values.append(self._difference(self._window[0], self._window[self.k], self._window[-1]))
+
+    def finish(self) -> np.ndarray:
+        """The FD signal (float64, one value per crop added since `start`). Frames within k of either end take the FD
+        of the nearest frame that has both a tail and a head frame; fewer than 2k + 1 crops is a ValueError."""
+        _check_length(self._count, self.k)
+        return np.pad(np.asarray(self._values, dtype=np.float64), self.k, mode="edge")
+
+    def feature_difference(self, crops: Iterable[np.ndarray]) -> np.ndarray:
+        """The FD signal of face crops given in temporal order (`start`, `add` each, `finish`)."""
+        self.start()
+        for crop in crops:
+            self.add(crop)
+        return self.finish()
 
 
 def contrasted_difference(signal: np.ndarray, k: int) -> np.ndarray:
