@@ -213,6 +213,8 @@ def evaluate_corpus(rows: Sequence[dict], output_dir: str | os.PathLike, classif
         (output / "folds" / f"{subject}.json").write_text(json.dumps(
             {"subject": subject, "thresholds": asdict(thresholds), "baseline_p": p, "videos": fold}, indent=1))
     results = score(videos, per_video, recognised=classify is not None)
+    # What a corpus used for development alone would set as the spotter's defaults: the same fit on every video.
+    results["thresholds_all"], results["baseline_p_all"] = asdict(fit_thresholds(videos)), fit_baseline(videos)
     results["how"] = {**(invocation or {}), "seconds": round(time.perf_counter() - started, 1),
                       "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                       "python": platform.python_version(), "transformers": transformers.__version__,
