@@ -16,6 +16,7 @@ length of the video.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 
 import cv2
@@ -72,10 +73,11 @@ class MotionSignal:
         self.fps, self.side = fps, regions.side
         self._half = max(1, round(reference_seconds * fps / 2))
         self._refresh = max(1, round(_REFERENCE_REFRESH_SECONDS * fps))
-        self._faces: deque[np.ndarray | None] = deque(maxlen=2 * self._half + 1)
+        self._faces: deque[tuple[np.ndarray | None, int]] = deque(maxlen=2 * self._half + 1)
+        self._segment, self._reference_segment = 0, -1
         self._added = 0
         self._rows: list[np.ndarray] = []
-        self._reference: np.ndarray | None = None
+        self._reference: np.ndarray = np.zeros((self.side, self.side), np.float32)
         self._regions = regions
         self._average = max(0, round(fps * _AVERAGE_SECONDS / 2))
         # u = tx + a·x − b·y, v = ty + b·x + a·y at every pixel (x, y centred on the face, in face widths), and the
@@ -86,11 +88,17 @@ class MotionSignal:
         self._similarity = np.block([[ones[:, None], zeros[:, None], xs[:, None], -ys[:, None]],
                                      [zeros[:, None], ones[:, None], ys[:, None], xs[:, None]]])
 
-    def add(self, face: np.ndarray | None) -> None:
-        """The next frame's aligned face (2-D, `side`×`side`, 0..255), or None where the face was lost."""
+    def add(self, face: np.ndarray | None, cut: bool = False) -> None:
+        """The next frame's aligned face (2-D, `side`×`side`, 0..255), or None where the face was lost.
+
+        `cut` marks a frame where the head jumped: what surrounds the face (background, shading) changed at once, so
+        the frames before it no longer show this face at rest, and neither its resting face nor its average reaches
+        across the cut.
+        """
         if face is not None and face.shape != (self.side, self.side):
             raise ValueError(f"expected a {self.side}x{self.side} aligned face, got shape {face.shape}")
-        self._faces.append(face)
+        self._segment += bool(cut)
+        self._faces.append((face, self._segment))
         self._added += 1
         if self._added > self._half:
             self._measure(self._added - 1 - self._half)
@@ -101,18 +109,23 @@ class MotionSignal:
             self._measure(index)
         return np.array(self._rows, dtype=np.float32).reshape(self._added, len(SIGNAL_COLUMNS))
 
-    def _measure(self, index: int) -> None:
+    def _near(self, index: int, reach: int) -> list[np.ndarray]:
+        """The faces within `reach` frames of frame `index` that lie on its side of every cut."""
         first = self._added - len(self._faces)  # the frame index of self._faces[0]
-        face = self._faces[index - first]
-        if face is not None and self._average:
-            near = [other for other in list(self._faces)[max(0, index - self._average - first):
-                                                          index + self._average + 1 - first] if other is not None]
-            face = np.mean(near, axis=0)
+        segment = self._faces[index - first][1]
+        return [face for face, other in itertools.islice(self._faces, max(0, index - reach - first),
+                                                         index + reach + 1 - first)
+                if face is not None and other == segment]
+
+    def _measure(self, index: int) -> None:
+        face, segment = self._faces[index - (self._added - len(self._faces))]
         if face is None:
             self._rows.append(np.full(len(SIGNAL_COLUMNS), np.nan, np.float32))
             return
-        if self._reference is None or index % self._refresh == 0:
-            self._reference = self._resting_face(index, first)
+        if self._average:
+            face = np.mean(self._near(index, self._average), axis=0)
+        if index % self._refresh == 0 or segment != self._reference_segment:
+            self._reference, self._reference_segment = self._resting_face(index), segment
         reference = self._reference
         matched = match_lighting(reference, face)
         flow = cv2.calcOpticalFlowFarneback(_to_uint8(reference), _to_uint8(matched), None, **_FARNEBACK)
@@ -136,9 +149,8 @@ class MotionSignal:
         xs, ys = self._grid
         return np.stack([tx + a * xs - b * ys, ty + b * xs + a * ys], axis=-1).astype(np.float32)
 
-    def _resting_face(self, index: int, first: int) -> np.ndarray:
-        window = [face for face in list(self._faces)[max(0, index - self._half - first):index + self._half + 1 - first]
-                  if face is not None]
+    def _resting_face(self, index: int) -> np.ndarray:
+        window = self._near(index, self._half)
         picks = np.unique(np.linspace(0, len(window) - 1, min(len(window), _REFERENCE_SAMPLES)).round().astype(int))
         return np.median(np.stack([window[pick] for pick in picks]), axis=0)
 

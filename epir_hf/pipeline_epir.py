@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 from transformers import BaseImageProcessor, ImageClassificationPipeline, Pipeline, PreTrainedModel
+from transformers.dynamic_module_utils import custom_object_save
 
 from .apex_spotting import APEX_SCORES, SPOTTING_SIZE, ApexScorer
 from .face_crop import check_face_index
@@ -357,6 +358,7 @@ def save_for_hub(model: PreTrainedModel, image_processor: BaseImageProcessor, sa
     Writes the weights, `config.json` (with `auto_map` and `custom_pipelines`), `preprocessor_config.json` and the
     Python files of the model, processor and pipelines, so that without `epir_hf` installed
     `pipeline("micro-expression-recognition", model=dir, trust_remote_code=True)`,
+    `pipeline("micro-expression-spotting", model=dir, trust_remote_code=True)`,
     `pipeline("image-classification", model=dir, trust_remote_code=True)` (`FlowImageClassificationPipeline`),
     `AutoImageProcessor.from_pretrained(dir, trust_remote_code=True)` and
     `AutoModelForImageClassification.from_pretrained(dir, trust_remote_code=True)` all work.
@@ -375,11 +377,19 @@ def save_for_hub(model: PreTrainedModel, image_processor: BaseImageProcessor, sa
     try:
         pipe.save_pretrained(save_directory)
         # The flow-image task is declared next to the pipeline's own (same module, same model class), so that
-        # `pipeline("image-classification", ...)` on the folder scores flows as the rest of the package does.
+        # `pipeline("image-classification", ...)` on the folder scores flows as the rest of the package does; the
+        # spotting pipeline's module (and the modules it imports) is copied beside it.
+        from .pipeline_spotting import TASK as SPOTTING_TASK
+        from .pipeline_spotting import MicroExpressionSpottingPipeline
+
         declared = model.config.custom_pipelines
         module = declared[TASK]["impl"].rpartition(".")[0]
+        custom_object_save(MicroExpressionSpottingPipeline, save_directory)
+        spotting_module = MicroExpressionSpottingPipeline.__module__.rpartition(".")[2]
         model.config.custom_pipelines = {
-            **declared, FLOW_TASK: {**declared[TASK], "impl": f"{module}.{FlowImageClassificationPipeline.__name__}"}}
+            **declared, FLOW_TASK: {**declared[TASK], "impl": f"{module}.{FlowImageClassificationPipeline.__name__}"},
+            SPOTTING_TASK: {**declared[TASK], "impl": f"{spotting_module}.{MicroExpressionSpottingPipeline.__name__}",
+                            "type": "video"}}
         model.config.save_pretrained(save_directory)
     finally:
         if had_custom_pipelines:

@@ -26,6 +26,10 @@ from .video_frames import VideoFrames
 
 _RELOCATE_SECONDS = 0.5
 """After this long without an aligned face, and then this often, the face is searched for again."""
+JUMP_FRACTION = 0.005
+"""A face that moves by more than this fraction of its box's width from one frame to the next (0.75 px for a
+150 px face; a slow drift moves it a hundredth of a pixel) has jumped: the motion signal's resting face restarts
+there (`MotionSignal.add(cut=True)`)."""
 
 
 @dataclass
@@ -87,7 +91,7 @@ def measure_video_motion(video: VideoFrames, face_box: FaceBox, start: int = 0, 
     seconds = {"decode": 0.0, "align": 0.0, "motion": 0.0}
     signals: list[np.ndarray] = []
     signal, tracker, first_shape, origin = None, None, None, np.zeros(2)
-    shifts, aligned_frames, missing = [], [], 0
+    shifts, aligned_frames, missing, previous = [], [], 0, None
     relocate = max(1, round(_RELOCATE_SECONDS * fps))
     frames = video.frames(start, stop)
     bar = tqdm(total=total, desc=f"{video.name}: spotting", unit="frame", disable=not progress, leave=False)
@@ -112,15 +116,19 @@ def measure_video_motion(video: VideoFrames, face_box: FaceBox, start: int = 0, 
                 tracker = FaceTracker(frame, found.box, side)
                 signal = MotionSignal(fps, RegionalMotion(tracker.layout))
                 origin = np.subtract(found.box[:2], face_box[:2])
-                face, missing = tracker.align(frame), 0
+                face, missing, previous = tracker.align(frame), 0, None
         else:
             missing = 0
         clock = time.perf_counter()
         seconds["align"] += clock - now
-        signal.add(face.face if face.aligned else None)
+        shift = origin + face.shift if face.aligned else None
+        jumped = shift is not None and previous is not None and bool(
+            np.hypot(*(shift - previous)) > JUMP_FRACTION * tracker.box[2])
+        previous = shift if shift is not None else previous
+        signal.add(face.face if face.aligned else None, cut=jumped)
         if on_face is not None:
             on_face(face.face if face.aligned else None)
-        shifts.append(origin + face.shift if face.aligned else (np.nan, np.nan))
+        shifts.append((np.nan, np.nan) if shift is None else shift)
         aligned_frames.append(face.aligned)
         now = time.perf_counter()
         seconds["motion"] += now - clock
