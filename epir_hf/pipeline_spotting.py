@@ -10,6 +10,7 @@ checkpoint with `trust_remote_code=True`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -78,7 +79,8 @@ class MicroExpressionSpottingPipeline(Pipeline):
     decoded in the window); `window` ([first, last + 1) frames); `motion` (one value per frame of the window: the
     z-score of the strongest facial region, None where the face was lost — the signal the events are peaks of);
     `face_box` and `face_boxes` (the window's first frame); `lost` ([first, last] frames without a tracked face);
-    and `truncated`.
+    `truncated`; and `seconds`, the time each stage took (decoding, face alignment, motion signal, events with the
+    classification pairs, model).
 
     Example:
 
@@ -172,6 +174,7 @@ class MicroExpressionSpottingPipeline(Pipeline):
             height, width = first.shape
             box = region.box or (0, 0, width, height)
             motion = measure_video_motion(video, box, start, stop, side=SPOTTING_SIDE, progress=progress)
+            clock = time.perf_counter()
             events = find_events(motion.motion, motion.fps, thresholds)
             signal = event_signal(motion.motion, motion.fps, thresholds)[0]
             pairs = []
@@ -180,6 +183,7 @@ class MicroExpressionSpottingPipeline(Pipeline):
                 if classify and event.kind == "micro":
                     pairs.append((index, self.image_processor.process_pair(
                         video.frame(onset), video.frame(apex), motion.box_at(onset), f"{name} event at frame {onset}")))
+        motion.seconds["events"] = time.perf_counter() - clock
         if motion.lost:
             spans = ", ".join(f"{first_lost}-{last_lost}" for first_lost, last_lost in motion.lost)
             logger.warning(f"{name}: the face was lost in frames {spans}; no event is spotted there")
@@ -191,8 +195,10 @@ class MicroExpressionSpottingPipeline(Pipeline):
         return {"pixel_values": None if pixel_values is None else pixel_values.to(self.dtype), "meta": meta}
 
     def _forward(self, model_inputs: dict[str, Any], test_time_flip: bool = True) -> dict[str, Any]:
+        clock = time.perf_counter()
         pixel_values = model_inputs["pixel_values"]
         logits = None if pixel_values is None else _classify(self.model, self.mirror, pixel_values, test_time_flip)[1]
+        model_inputs["meta"]["motion"].seconds["model"] = time.perf_counter() - clock
         return {"logits": logits, "meta": model_inputs["meta"]}
 
     def postprocess(self, model_outputs: dict[str, Any], top_k: int = 5) -> dict[str, Any]:
@@ -217,7 +223,8 @@ class MicroExpressionSpottingPipeline(Pipeline):
                 "window": [start, start + motion.num_frames],
                 "motion": [None if np.isnan(value) else round(float(value), 3) for value in signal],
                 "face_box": meta["face_box"], "face_boxes": meta["face_boxes"], "lost": motion.lost,
-                "truncated": motion.truncated}
+                "truncated": motion.truncated,
+                "seconds": {stage: round(seconds, 3) for stage, seconds in motion.seconds.items()}}
 
 
 __all__ = ["MicroExpressionSpottingPipeline", "TASK"]

@@ -286,3 +286,76 @@ def test_real_faces_keep_their_apex_and_ignore_lighting(composite_dir, spot, tmp
     for index, frame in enumerate(frames):
         frame += 2.0 if index % 2 else -2.0
     assert spot(frames, fps=FPS, progress=False)["events"] == []
+
+
+# ---------------------------------------------------------------------------------------------- the command line
+
+def test_the_command_line_writes_one_row_per_event(face, tmp_path):
+    import csv
+    import subprocess
+
+    from epir_hf.cli.main import main
+
+    path = video(tmp_path, face, script(180, [micro(90, 94, 100)]))
+    output = tmp_path / "events.csv"
+    assert main(["spot", path, "--output", str(output), "--model", CHECKPOINT]) == 0
+    (row,) = list(csv.DictReader(output.open()))
+    assert row["video"] == path and row["kind"] == "micro" and abs(int(row["apex_frame"]) - 94) <= 1
+    assert row["label"] in ("negative", "positive", "surprise") and 0 < float(row["label_score"]) <= 1
+    done = subprocess.run(["epir-hf", "spot", str(tmp_path / "missing.mp4"), "--output", str(output)],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        f"epir-hf: error: no such video file or folder: {tmp_path / 'missing.mp4'}"]
+    done = subprocess.run(["epir-hf", "spot", path, "--output", str(output), "--peak", "-1"], capture_output=True,
+                          text=True)
+    assert done.returncode == 1 and "spotting threshold peak must be a number >= 0" in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------- saved folders, harness
+
+def test_a_saved_folder_spots_without_epir_hf(face, spot, tmp_path):
+    from test_pipeline import run_without_epir_hf
+
+    from epir_hf import save_for_hub
+
+    folder = tmp_path / "saved"
+    save_for_hub(spot.model, spot.image_processor, folder)
+    path = video(tmp_path, face, script(150, [micro(70, 74, 80)]))
+    expected = spot(path, progress=False)
+    done = run_without_epir_hf(f"""
+        import json
+        from transformers import pipeline
+        spot = pipeline("micro-expression-spotting", model={str(folder)!r}, trust_remote_code=True)
+        result = spot({path!r}, progress=False)
+        print("RESULT", json.dumps(result))
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    remote = json.loads(done.stdout.split("RESULT", 1)[1])
+    assert [(e["onset_frame"], e["apex_frame"], e["offset_frame"]) for e in remote["events"]] == [
+        (e["onset_frame"], e["apex_frame"], e["offset_frame"]) for e in expected["events"]]
+    assert [e["predictions"][0]["label"] for e in remote["events"]] == [
+        e["predictions"][0]["label"] for e in expected["events"]]
+
+
+def test_the_harness_fits_on_the_other_subjects_and_resumes(tmp_path, monkeypatch):
+    from dataset_scripts import load_me_dataset
+    from epir_hf.evaluation import spotting_evaluation as harness
+
+    rows = list(load_me_dataset("synthetic_long", num_subjects=2, videos_per_subject=1, duration=10.0,
+                                frame_width=320, frame_height=240, face_size=100, cache_dir=tmp_path / "cache"))
+    chosen = []
+    fit = harness.fit_thresholds
+    monkeypatch.setattr(harness, "fit_thresholds", lambda videos: chosen.append(sorted(v.subject for v in videos))
+                        or fit(videos))
+    results = harness.evaluate_corpus(rows, tmp_path / "run", progress=False)
+    subjects = sorted(row["subject"] for row in rows)
+    # each subject's thresholds come from the other subject's videos, then one fit on all of them
+    assert chosen == [[subjects[1]], [subjects[0]], subjects]
+    for subject in subjects:
+        fold = json.loads((tmp_path / "run" / "folds" / f"{subject}.json").read_text())
+        assert fold["thresholds"]["peak"] in harness.PEAK_GRID and fold["baseline_p"] in harness.LBP_P_GRID
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["spotting"] == results["spotting"]
+    assert {"micro_f1", "macro_f1", "f1"} <= set(results["spotting"]) and "strs" not in results
+    monkeypatch.setattr(harness, "measure_video_motion", None)  # a second run reads the signals it measured
+    again = harness.evaluate_corpus(rows, tmp_path / "run", progress=False)
+    assert again["spotting"] == results["spotting"] and again["baseline_micro_f1"] == results["baseline_micro_f1"]

@@ -1,0 +1,85 @@
+"""`epir-hf spot VIDEO... --output events.csv`: every facial event of each video, one CSV row per event.
+
+Why a command: spotting a folder of recordings should not need a notebook. Each video goes through the
+`micro-expression-spotting` pipeline (a progress bar per video, with its rate and time left); each event becomes a
+row with its frames and times, its kind, its score, the facial region that moved most and, for micro-expressions,
+the model's label and its score. Rows are written as each video finishes, so an interrupted run keeps the videos
+done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+from tqdm.auto import tqdm
+from transformers import pipeline
+
+from ..pipeline_spotting import THRESHOLD_OPTIONS
+from ..spotting import SpottingThresholds
+
+RELEASE_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "epir-megc2019-3class"
+"""The release checkpoint of a source checkout (an installed wheel has none: pass --model)."""
+COLUMNS = ("video", "onset_frame", "apex_frame", "offset_frame", "start_time", "end_time", "kind", "score", "region",
+           "label", "label_score")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("videos", nargs="+", help="video files or folders of frame images")
+    parser.add_argument("--output", required=True, help="the CSV file to write (one row per event)")
+    parser.add_argument("--model", help="a saved EPIR folder or Hub id (default: the release checkpoint of a source "
+                        "checkout)")
+    parser.add_argument("--fps", type=float, help="frames per second, for folders of frames or to override a video's")
+    parser.add_argument("--face_index", type=int, help="which of several faces to follow (0 = the largest)")
+    parser.add_argument("--no_recognition", action="store_true", help="spot only; leave label empty")
+    for name in THRESHOLD_OPTIONS:
+        parser.add_argument(f"--{name}", type=float, help=f"spotting threshold {name} (docs/spotting.md)")
+    parser.add_argument("--device", default=None, help='torch device for the model, e.g. "cuda:0" (default: CPU)')
+
+
+def rows(video: str, result: dict) -> list[dict]:
+    """The CSV rows of one video's spotting result."""
+    found = []
+    for event in result["events"]:
+        best = (event.get("predictions") or [{}])[0]
+        found.append({"video": video, **{key: event[key] for key in COLUMNS[1:9]},
+                      "label": best.get("label", ""), "label_score": best.get("score", "")})
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="epir-hf spot", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    missing = [video for video in args.videos if not Path(video).exists()]
+    if missing:
+        raise FileNotFoundError(f"no such video file or folder: {', '.join(missing)}")
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"the folder of --output does not exist: {output.parent}")
+    model = args.model or (str(RELEASE_CHECKPOINT) if RELEASE_CHECKPOINT.is_dir() else None)
+    if model is None:
+        raise ValueError("no --model given and no release checkpoint next to this installation: pass --model "
+                         "(a saved EPIR folder or Hub id)")
+    thresholds = SpottingThresholds(**{name: getattr(args, name) for name in THRESHOLD_OPTIONS
+                                       if getattr(args, name) is not None})  # checked before the model loads
+    options = {"thresholds": thresholds, "fps": args.fps, "face_index": args.face_index,
+               "classify": not args.no_recognition}
+    spot = pipeline("micro-expression-spotting", model=model, trust_remote_code=True, device=args.device)
+    with output.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        try:
+            for video in tqdm(args.videos, desc="videos", unit="video", disable=len(args.videos) < 2):
+                result = spot(video, **{key: value for key, value in options.items() if value is not None})
+                writer.writerows(rows(video, result))
+                handle.flush()
+                events = result["events"]
+                print(f"{video}: {len(events)} events ({sum(e['kind'] == 'micro' for e in events)} micro) in "
+                      f"{result['num_frames'] / result['fps']:.1f} s of video", file=sys.stderr)
+        except KeyboardInterrupt:
+            print(f"epir-hf spot: interrupted; {output} holds the videos finished", file=sys.stderr)
+            return 130
+    return 0
