@@ -25,7 +25,7 @@ from .motion_signal import SPOTTING_SIDE
 from .pipeline_epir import WINDOW_OPTIONS, _as_sample, _bool_flag, _classify, _is_frame
 from .spotting import SpottingThresholds, event_signal, find_events
 from .video_frames import TRUNCATION_POLICIES, VideoFrames
-from .video_motion import measure_video_motion
+from .video_motion import first_face_frame, measure_video_motion
 
 logger = logging.get_logger(__name__)
 
@@ -61,8 +61,9 @@ class MicroExpressionSpottingPipeline(Pipeline):
     - `start_frame` / `end_frame` (frames [start, end)) or `start_time` / `end_time` (seconds), and `max_frames`:
       spot a window of the video.
     - `fps`: the frame rate, for frames in memory or a folder, or to override a container's.
-    - `face_box` (x, y, w, h in the window's first frame) or `face_index` (one of the faces found there, largest
-      first; by default the largest, with a warning when there are several).
+    - `face_box` (x, y, w, h in the window's first frame) or `face_index` (one of the faces found, largest first; by
+      default the largest, with a warning when there are several). The face is searched for in the window's first
+      2 s, in the first frame where the detector finds one.
     - `thresholds`: a `SpottingThresholds` or a dict of some of its fields — `peak` (the apex's z-score, in noise
       units of the video), `boundary` (fraction of the peak where an event starts and ends), `min_motion` (pixels the
       strongest facial region must move, of a 128 px face), `blink` (grey levels both eyes must change for a blink)
@@ -169,7 +170,8 @@ class MicroExpressionSpottingPipeline(Pipeline):
         name = inputs["name"]
         with VideoFrames(inputs["video"], name, fps=fps, on_truncated=on_truncated) as video:
             start, stop = video.window(**window)
-            first = video.frame(start)
+            located = start if face_box is not None else first_face_frame(video, start, stop)
+            first = video.frame(located)
             region = self.image_processor.face_region(first, name, face_box=face_box, face_index=face_index)
             height, width = first.shape
             box = region.box or (0, 0, width, height)

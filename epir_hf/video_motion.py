@@ -26,6 +26,8 @@ from .video_frames import VideoFrames
 
 _RELOCATE_SECONDS = 0.5
 """After this long without an aligned face, and then this often, the face is searched for again."""
+_SEARCH_SECONDS = 2.0
+_SEARCH_STEP_SECONDS = 0.2
 JUMP_FRACTION = 0.005
 """A face that moves by more than this fraction of its box's width from one frame to the next (0.75 px for a
 150 px face; a slow drift moves it a hundredth of a pixel) has jumped: the motion signal's resting face restarts
@@ -70,6 +72,27 @@ def shifted_box(box: FaceBox, shift: np.ndarray) -> FaceBox:
 def _lost_spans(aligned: np.ndarray, start: int) -> list[list[int]]:
     edges = np.flatnonzero(np.diff(np.concatenate([[1], aligned.astype(np.int8), [1]])))
     return [[start + int(first), start + int(last) - 1] for first, last in zip(edges[::2], edges[1::2])]
+
+
+def first_face_frame(video: VideoFrames, start: int = 0, stop: int | None = None, fps: float | None = None) -> int:
+    """The first frame of [start, stop) in which `locate_face` finds a face, looking at one frame every 0.2 s of the
+    first 2 s (a face detector misses a face in some frames that it finds in the next); `start` when none has one,
+    so that the caller's error names the window's first frame.
+
+    Why not only the first frame: the spotting follows the face from the box found, and a box found a few frames
+    later fits the first frame as well, since a face moves little in two seconds.
+    """
+    fps = fps or video.fps or 30.0
+    step = max(1, round(_SEARCH_STEP_SECONDS * fps))
+    last = start + round(_SEARCH_SECONDS * fps)
+    if stop is not None:
+        last = min(last, stop - 1)
+    if video.count is not None:
+        last = min(last, video.count - 1)
+    for index in range(start, last + 1, step):
+        if locate_face(video.frame(index)) is not None:
+            return index
+    return start
 
 
 def measure_video_motion(video: VideoFrames, face_box: FaceBox, start: int = 0, stop: int | None = None,
@@ -145,4 +168,4 @@ def measure_video_motion(video: VideoFrames, face_box: FaceBox, start: int = 0, 
                        truncated=video.truncated, seconds=seconds)
 
 
-__all__ = ["VideoMotion", "measure_video_motion", "shifted_box"]
+__all__ = ["VideoMotion", "first_face_frame", "measure_video_motion", "shifted_box"]

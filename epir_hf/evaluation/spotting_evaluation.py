@@ -32,7 +32,7 @@ from ..metrics import SPOT_THEN_RECOGNIZE_PATH
 from ..metrics.spotting import match_intervals, spotting_scores
 from ..spotting import SpottedEvent, SpottingThresholds, find_events
 from ..video_frames import VideoFrames
-from ..video_motion import measure_video_motion, shifted_box
+from ..video_motion import first_face_frame, measure_video_motion, shifted_box
 from .megc2019_baseline import LBPFeatureDifference, spot
 
 PEAK_GRID = (3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 15.0)
@@ -84,8 +84,9 @@ def _load(path: Path) -> VideoSignals:
 def measure_video(row: dict, cache: Path, progress: bool = True) -> VideoSignals:
     """The signals of one long-video row (`dataset_scripts.long_videos` layout), from `cache` when already there.
 
-    The face is located in the first frame (the largest face); the motion signal and the LBP feature difference are
-    computed from the same aligned faces in one pass. A frame whose face was lost repeats the last face for the
+    The face is located as the spotting pipeline locates it (the largest face of the first frame of the first 2 s in
+    which one is found); the motion signal and the LBP feature difference are computed from the same aligned faces in
+    one pass. A frame whose face was lost repeats the last face for the
     baseline, which has no notion of a lost face.
     """
     path = cache / f"{row['video_id']}.npz"
@@ -101,10 +102,9 @@ def measure_video(row: dict, cache: Path, progress: bool = True) -> VideoSignals
             baseline.add(last[0])
 
     with VideoFrames(row["video"], row["video_id"], fps=float(row["fps"])) as video:
-        first = video.frame(0)
-        detection = locate_face(first)
+        detection = locate_face(video.frame(first_face_frame(video)))
         if detection is None:
-            raise ValueError(f"{row['video_id']}: no face found in its first frame ({row['video']})")
+            raise ValueError(f"{row['video_id']}: no face found in its first 2 seconds ({row['video']})")
         motion = measure_video_motion(video, detection.box, progress=progress, on_face=to_baseline)
     nuisances = [list(span) for key in ("blinks", "head_jumps") for span in row.get(key, [])]
     signals = VideoSignals(
