@@ -87,7 +87,26 @@ def _check_frame_size(name: str, index: int, frame: np.ndarray, onset_index: int
                          f"{onset_index} is {onset.shape[1]}x{onset.shape[0]}; all frames of a video must match")
 
 
-class MicroExpressionRecognitionPipeline(Pipeline):
+class EPIRFlowPipeline(Pipeline):
+    """What the pipelines that read frames through the EPIR image processor share: they load that processor alone,
+    refuse any other (they need its `process_pair`), and score flows averaged with their mirror (`FlowMirror`)."""
+
+    task_name = TASK
+    _load_processor = False
+    _load_image_processor = True
+    _load_video_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not hasattr(self.image_processor, "process_pair"):
+            raise ValueError(f"The {self.task_name} pipeline needs the EPIR image processor (EPIRImageProcessor), got "
+                             f"{type(self.image_processor).__name__}.")
+        self.mirror = FlowMirror.from_image_processor(self.image_processor)
+
+
+class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
     r"""
     Micro-expression recognition with EPIR from raw frames or a clip.
 
@@ -142,19 +161,6 @@ class MicroExpressionRecognitionPipeline(Pipeline):
     [412, 160, 118, 118]
     ```
     """
-
-    _load_processor = False
-    _load_image_processor = True
-    _load_video_processor = False
-    _load_feature_extractor = False
-    _load_tokenizer = False
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not hasattr(self.image_processor, "process_pair"):
-            raise ValueError(f"The {TASK} pipeline needs the EPIR image processor (EPIRImageProcessor), got "
-                             f"{type(self.image_processor).__name__}.")
-        self.mirror = FlowMirror.from_image_processor(self.image_processor)
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
         """Classify a pair dict, a video (path, frame list or array) or a list of those; see the class doc."""

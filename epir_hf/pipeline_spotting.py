@@ -16,13 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import Pipeline
 from transformers.utils import logging
 
 from .face_crop import check_face_index
-from .flow_mirror import FlowMirror
 from .motion_signal import SPOTTING_SIDE
-from .pipeline_epir import WINDOW_OPTIONS, _as_sample, _bool_flag, _classify, _is_frame
+from .pipeline_epir import WINDOW_OPTIONS, EPIRFlowPipeline, _as_sample, _bool_flag, _classify, _is_frame
 from .spotting import SpottingThresholds, event_signal, find_events
 from .video_frames import TRUNCATION_POLICIES, VideoFrames
 from .video_motion import first_face_frame, measure_video_motion
@@ -49,7 +47,7 @@ def _fps(value: Any) -> float:
     return float(value)
 
 
-class MicroExpressionSpottingPipeline(Pipeline):
+class MicroExpressionSpottingPipeline(EPIRFlowPipeline):
     r"""
     Micro-expression spotting (and recognition of each micro-expression) in a long video with EPIR.
 
@@ -93,18 +91,7 @@ class MicroExpressionSpottingPipeline(Pipeline):
     ```
     """
 
-    _load_processor = False
-    _load_image_processor = True
-    _load_video_processor = False
-    _load_feature_extractor = False
-    _load_tokenizer = False
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not hasattr(self.image_processor, "process_pair"):
-            raise ValueError(f"The {TASK} pipeline needs the EPIR image processor (EPIRImageProcessor), got "
-                             f"{type(self.image_processor).__name__}.")
-        self.mirror = FlowMirror.from_image_processor(self.image_processor)
+    task_name = TASK
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
         """Spot one video or a list of videos; see the class doc."""
