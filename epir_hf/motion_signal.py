@@ -56,6 +56,49 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+class RegionalFlow:
+    """The regional motion from a reference face to an aligned face: the face given the reference's lighting
+    (`photometric`), the Farnebäck flow between them (`_FARNEBACK`), the residual similarity motion fitted out of it,
+    and the flow measured in `regions`. What `MotionSignal` measures at every frame against the resting face, and what
+    the clip apex spotting scores against the onset.
+
+    Calling it returns the motion of each region (px) and the lighting-matched face.
+    """
+
+    def __init__(self, regions: RegionalMotion):
+        self.regions, side = regions, regions.side
+        # u = tx + a·x − b·y, v = ty + b·x + a·y at every pixel (x, y centred on the face, in face widths), and the
+        # rows of that system for the sampled pixels, u's above v's.
+        self._grid = (np.mgrid[0:side, 0:side][::-1] - (side - 1) / 2) / side
+        xs, ys = (axis[::_RIGID_STRIDE, ::_RIGID_STRIDE].ravel() for axis in self._grid)
+        ones, zeros = np.ones_like(xs), np.zeros_like(xs)
+        self._similarity = np.block([[ones[:, None], zeros[:, None], xs[:, None], -ys[:, None]],
+                                     [zeros[:, None], ones[:, None], ys[:, None], xs[:, None]]])
+
+    def __call__(self, reference: np.ndarray, face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        matched = match_lighting(reference, face)
+        flow = cv2.calcOpticalFlowFarneback(_to_uint8(reference), _to_uint8(matched), None, **_FARNEBACK)
+        flow -= self._rigid(flow)
+        return self.regions(flow), matched
+
+    def _rigid(self, flow: np.ndarray) -> np.ndarray:
+        """The similarity motion (translation, rotation, scale) that best explains `flow` over the face, fitted by
+        least squares on a grid of every `_RIGID_STRIDE`-th pixel, and once more without the quarter of them it
+        explains worst, which hold any local action."""
+        sampled = flow[::_RIGID_STRIDE, ::_RIGID_STRIDE].reshape(-1, 2)
+        values = np.concatenate([sampled[:, 0], sampled[:, 1]])
+        keep = np.ones(len(values), dtype=bool)
+        for _ in range(2):
+            coefficients, *_ = np.linalg.lstsq(self._similarity[keep], values[keep], rcond=None)
+            residual = (values - self._similarity @ coefficients).reshape(2, -1)
+            distance = np.hypot(*residual)
+            keep = np.tile(distance <= np.quantile(distance, 0.75), 2)
+        tx, ty, a, b = coefficients
+        xs, ys = self._grid
+        return np.stack([tx + a * xs - b * ys, ty + b * xs + a * ys], axis=-1).astype(np.float32)
+
+
+
 class MotionSignal:
     """Streams aligned faces in frame order and yields each frame's regional motion (see the module doc).
 
@@ -78,15 +121,8 @@ class MotionSignal:
         self._added = 0
         self._rows: list[np.ndarray] = []
         self._reference: np.ndarray = np.zeros((self.side, self.side), np.float32)
-        self._regions = regions
+        self._measure_flow = RegionalFlow(regions)
         self._average = max(0, round(fps * _AVERAGE_SECONDS / 2))
-        # u = tx + a·x − b·y, v = ty + b·x + a·y at every pixel (x, y centred on the face, in face widths), and the
-        # rows of that system for the sampled pixels, u's above v's.
-        self._grid = (np.mgrid[0:self.side, 0:self.side][::-1] - (self.side - 1) / 2) / self.side
-        xs, ys = (axis[::_RIGID_STRIDE, ::_RIGID_STRIDE].ravel() for axis in self._grid)
-        ones, zeros = np.ones_like(xs), np.zeros_like(xs)
-        self._similarity = np.block([[ones[:, None], zeros[:, None], xs[:, None], -ys[:, None]],
-                                     [zeros[:, None], ones[:, None], ys[:, None], xs[:, None]]])
 
     def add(self, face: np.ndarray | None, cut: bool = False) -> None:
         """The next frame's aligned face (2-D, `side`×`side`, 0..255), or None where the face was lost.
@@ -126,28 +162,9 @@ class MotionSignal:
             face = np.mean(self._near(index, self._average), axis=0)
         if index % self._refresh == 0 or segment != self._reference_segment:
             self._reference, self._reference_segment = self._resting_face(index), segment
-        reference = self._reference
-        matched = match_lighting(reference, face)
-        flow = cv2.calcOpticalFlowFarneback(_to_uint8(reference), _to_uint8(matched), None, **_FARNEBACK)
-        flow -= self._rigid(flow)
-        eyes = self._regions.change(reference, matched, EYE_REGIONS)
-        self._rows.append(np.concatenate([self._regions(flow), eyes]))
-
-    def _rigid(self, flow: np.ndarray) -> np.ndarray:
-        """The similarity motion (translation, rotation, scale) that best explains `flow` over the face, fitted by
-        least squares on a grid of every `_RIGID_STRIDE`-th pixel, and once more without the quarter of them it
-        explains worst, which hold any local action."""
-        sampled = flow[::_RIGID_STRIDE, ::_RIGID_STRIDE].reshape(-1, 2)
-        values = np.concatenate([sampled[:, 0], sampled[:, 1]])
-        keep = np.ones(len(values), dtype=bool)
-        for _ in range(2):
-            coefficients, *_ = np.linalg.lstsq(self._similarity[keep], values[keep], rcond=None)
-            residual = (values - self._similarity @ coefficients).reshape(2, -1)
-            distance = np.hypot(*residual)
-            keep = np.tile(distance <= np.quantile(distance, 0.75), 2)
-        tx, ty, a, b = coefficients
-        xs, ys = self._grid
-        return np.stack([tx + a * xs - b * ys, ty + b * xs + a * ys], axis=-1).astype(np.float32)
+        motion, matched = self._measure_flow(self._reference, face)
+        eyes = self._measure_flow.regions.change(self._reference, matched, EYE_REGIONS)
+        self._rows.append(np.concatenate([motion, eyes]))
 
     def _resting_face(self, index: int) -> np.ndarray:
         window = self._near(index, self._half)
@@ -155,4 +172,4 @@ class MotionSignal:
         return np.median(np.stack([window[pick] for pick in picks]), axis=0)
 
 
-__all__ = ["EYE_CHANGE_COLUMNS", "MotionSignal", "REFERENCE_SECONDS", "SIGNAL_COLUMNS", "SPOTTING_SIDE"]
+__all__ = ["EYE_CHANGE_COLUMNS", "MotionSignal", "REFERENCE_SECONDS", "SIGNAL_COLUMNS", "SPOTTING_SIDE", "RegionalFlow"]

@@ -20,12 +20,13 @@ from tqdm.auto import tqdm
 from transformers import BaseImageProcessor, ImageClassificationPipeline, Pipeline, PreTrainedModel
 from transformers.dynamic_module_utils import custom_object_save
 
-from .apex_spotting import APEX_SCORES, SPOTTING_SIZE, ApexScorer
+from .apex_spotting import APEX_SCORES, ApexScorer
 from .face_crop import check_face_index
 from .face_registration import FaceTracker
 from .flow_mirror import FlowMirror, average_with_mirror
 from .hub_card import TrainingRecord, write_model_card
 from .image_processing_epir import FaceRegion, load_flow_image, load_frame
+from .motion_signal import SPOTTING_SIDE
 from .video_frames import VideoFrames
 
 TASK = "micro-expression-recognition"
@@ -116,9 +117,10 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
     - a video: a video file path (`"clip.mp4"`), a folder of frame images (read in the natural order of their
       names), a list of frames, a (T, H, W[, C]) array, or `{"video": ...}`.
       A video file is decoded as a stream: with `onset_index` and `apex_index` (absolute frame indices) only those
-      two frames are read; otherwise the apex is spotted as the frame of maximum mean optical strain (or flow
-      magnitude, `apex_score="magnitude"`) relative to the onset on a 64×64 face crop, scoring one frame at a
-      time, so memory does not grow with the video's length. The search window is the whole video, or
+      two frames are read; otherwise the apex is spotted as the frame whose face, aligned to the onset's, moved
+      most from it in some facial region (`apex_score="regional"`; or the mean optical strain, "strain", or mean
+      flow magnitude, "magnitude", on 64 px crops), scoring one frame at a time, so memory does not grow with the
+      video's length. The search window is the whole video, or
       `start_frame` / `end_frame` (frames [start, end)) or `start_time` / `end_time` (seconds), capped at
       `max_frames` frames; the onset defaults to the window's first frame.
     - any dict input may carry a `"name"` (e.g. a sample id) that error messages use.
@@ -209,7 +211,7 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
         return preprocess_params, forward_params, postprocess_params
 
     def preprocess(self, inputs: Any, onset_index: int | None = None, apex_index: int | None = None,
-                   apex_score: str = "strain", face_box: Any = None, face_index: int | None = None,
+                   apex_score: str = "regional", face_box: Any = None, face_index: int | None = None,
                    return_token_map: bool = False, window: dict[str, Any] | None = None) -> dict[str, Any]:
         sample = _as_sample(inputs, "input")
         name = sample["name"]
@@ -275,8 +277,8 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
         followed; frames whose face cannot be aligned score 0 (they are not the apex of this face).
         """
         height, width = onset.shape
-        tracker = FaceTracker(onset, region.box or (0, 0, width, height), SPOTTING_SIZE)
-        scorer = ApexScorer(tracker.reference_face, apex_score)
+        tracker = FaceTracker(onset, region.box or (0, 0, width, height), SPOTTING_SIDE)
+        scorer = ApexScorer(tracker.reference_face, apex_score, layout=tracker.layout)
         scores, apex_index, apex = [], None, None
         total = None if stop is None else stop - start
         for index, frame in tqdm(video.frames(start, stop), total=total, desc=f"{video.name}: apex spotting",

@@ -12,7 +12,7 @@ import logging
 import cv2
 import numpy as np
 import pytest
-from transformers import pipeline
+from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
 
 import epir_hf  # noqa: F401
 from dataset_scripts.generated_long_videos import (
@@ -63,9 +63,16 @@ def face():
     return drawn_faces(1, 11, 150, "s{:02d}")[0]
 
 
+def package_pipeline(task: str):
+    """The task's pipeline of this package (not the copies of the code in the checkpoint folder) on the release
+    checkpoint's weights and processor."""
+    return pipeline(task, model=AutoModelForImageClassification.from_pretrained(CHECKPOINT),
+                    image_processor=AutoImageProcessor.from_pretrained(CHECKPOINT))
+
+
 @pytest.fixture(scope="module")
 def spot():
-    return pipeline("micro-expression-spotting", model=CHECKPOINT)
+    return package_pipeline("micro-expression-spotting")
 
 
 # ---------------------------------------------------------------------------------------------- building blocks
@@ -196,6 +203,19 @@ def test_a_head_shift_and_a_drift_leave_the_apex_in_place(face, spot, tmp_path):
         assert [abs(event["apex_frame"] - 154) <= 1 for event in result["events"]] == [True]
 
 
+def test_the_recognition_pipeline_finds_the_apex_through_a_shift_and_a_minute_of_drift(face, tmp_path):
+    """The clip apex spotting of `micro-expression-recognition`: a 4 px head shift before the apex, and a drift of 8 px
+    over a minute, leave the apex found where it is."""
+    recognise = package_pipeline("micro-expression-recognition")
+    shift = np.zeros((90, 2), np.float32)
+    shift[20:] = (4.0 / face.scale, 0.0)
+    result = recognise(video(tmp_path, face, script(90, [micro(40, 45, 52)], head=shift), "shift"))
+    assert abs(result["apex_index"] - 45) <= 1
+    drift = np.linspace(0.0, 8.0, 1800, dtype=np.float32)[:, None] / face.scale * np.float32([1.0, -0.6])
+    result = recognise(video(tmp_path, face, script(1800, [micro(900, 905, 912)], head=drift), "drift"))
+    assert abs(result["apex_index"] - 905) <= 1
+
+
 @pytest.mark.parametrize("change", ["step", "flicker", "exposure", "gradient"])
 def test_lighting_changes_are_not_events(face, spot, tmp_path, change):
     frames = frames_of(video(tmp_path, face, script(180)))
@@ -324,7 +344,7 @@ def test_a_saved_folder_spots_without_epir_hf(face, spot, tmp_path):
     expected = spot(path, progress=False)
     done = run_without_epir_hf(f"""
         import json
-        from transformers import pipeline
+        from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
         spot = pipeline("micro-expression-spotting", model={str(folder)!r}, trust_remote_code=True)
         result = spot({path!r}, progress=False)
         print("RESULT", json.dumps(result))

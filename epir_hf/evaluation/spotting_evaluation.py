@@ -26,14 +26,18 @@ import evaluate
 import numpy as np
 import transformers
 from tqdm.auto import tqdm
+from transformers.utils import logging
 
 from ..face_crop import locate_face
 from ..metrics import SPOT_THEN_RECOGNIZE_PATH
 from ..metrics.spotting import match_intervals, spotting_scores
+from ..motion_signal import SIGNAL_COLUMNS
 from ..spotting import SpottedEvent, SpottingThresholds, find_events
 from ..video_frames import VideoFrames
 from ..video_motion import first_face_frame, measure_video_motion, shifted_box
 from .megc2019_baseline import LBPFeatureDifference, spot
+
+logger = logging.get_logger(__name__)
 
 PEAK_GRID = (3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 15.0)
 BOUNDARY_GRID = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -86,8 +90,8 @@ def measure_video(row: dict, cache: Path, progress: bool = True) -> VideoSignals
 
     The face is located as the spotting pipeline locates it (the largest face of the first frame of the first 2 s in
     which one is found); the motion signal and the LBP feature difference are computed from the same aligned faces in
-    one pass. A frame whose face was lost repeats the last face for the
-    baseline, which has no notion of a lost face.
+    one pass. A frame whose face was lost repeats the last face for the baseline, which has no notion of a lost face.
+    A video in which no face is found keeps no signal (`face_box` empty): both methods spot nothing there.
     """
     path = cache / f"{row['video_id']}.npz"
     if path.is_file():
@@ -104,12 +108,18 @@ def measure_video(row: dict, cache: Path, progress: bool = True) -> VideoSignals
     with VideoFrames(row["video"], row["video_id"], fps=float(row["fps"])) as video:
         detection = locate_face(video.frame(first_face_frame(video)))
         if detection is None:
-            raise ValueError(f"{row['video_id']}: no face found in its first 2 seconds ({row['video']})")
-        motion = measure_video_motion(video, detection.box, progress=progress, on_face=to_baseline)
+            # What the pipeline answers with an error: no event can be spotted, and every one is missed.
+            logger.warning(f"{row['video_id']}: no face found in its first 2 seconds; it counts with no events")
+            frames = int(row["num_frames"])
+            measured = (np.full((frames, len(SIGNAL_COLUMNS)), np.nan, np.float32), np.zeros(frames),
+                        np.full((frames, 2), np.nan, np.float32), [])
+        else:
+            motion = measure_video_motion(video, detection.box, progress=progress, on_face=to_baseline)
+            measured = motion.motion, baseline.finish(), motion.shifts, list(detection.box)
     nuisances = [list(span) for key in ("blinks", "head_jumps") for span in row.get(key, [])]
     signals = VideoSignals(
         video_id=row["video_id"], subject=row["subject"], video=row["video"], fps=float(row["fps"]),
-        motion=motion.motion, lbp=baseline.finish(), face_box=list(detection.box), shifts=motion.shifts,
+        motion=measured[0], lbp=measured[1], shifts=measured[2], face_box=measured[3],
         references={key: list(row[key]) for key in ("onset", "apex", "offset", "kind", "emotion")},
         nuisances=nuisances)
     cache.mkdir(parents=True, exist_ok=True)
@@ -240,6 +250,7 @@ def score(videos: Sequence[VideoSignals], records: dict[str, dict], recognised: 
         false_positives += len(unmatched)
         nuisance_fps += sum(_caused_by_nuisance(interval, video) for interval in unmatched)
     results = {"videos": len(videos), "subjects": len({video.subject for video in videos}),
+               "videos_without_face": [video.video_id for video in videos if not video.face_box],
                "minutes": round(minutes, 2), "spotting": spotting,
                "baseline_micro_f1": baseline, "micro_f1_over_baseline": spotting["micro_f1"] - baseline,
                "false_positives_per_minute": false_positives / minutes if minutes else math.nan,
