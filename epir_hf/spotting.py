@@ -48,8 +48,8 @@ class SpottingThresholds:
     merge_seconds: events whose frames are closer than this are one event.
     """
 
-    peak: float = 6.0
-    boundary: float = 0.25
+    peak: float = 7.0
+    boundary: float = 0.2
     min_motion: float = 0.15
     blink: float = 4.0
     merge_seconds: float = 0.1
