@@ -24,6 +24,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from epir_hf import EPIRConfig, EPIRForImageClassification
+from epir_hf.training.cli import run_command
 from epir_hf.training.results import read_fold_records
 
 MATMUL_OPS = ("mm", "addmm", "bmm")
@@ -79,10 +80,16 @@ def matmul_peak_flops(rows: int, inner: int, outer: int, repeats: int = 200) -> 
 
 def run_steps(run_dir: str | Path) -> tuple[int, int, float]:
     """(folds, optimizer steps, fold seconds) summed over a LOSO output dir's finished folds."""
+    if not Path(run_dir).is_dir():
+        raise FileNotFoundError(f"--run_dir {str(run_dir)!r} is not a folder (expected a LOSO output dir).")
     records = read_fold_records(run_dir)
     if not records:
         raise FileNotFoundError(f"--run_dir {str(run_dir)!r} holds no finished folds (expected folds/*.json from "
                                 "run_loso.py or its merge command).")
+    for record in records:
+        if not all(isinstance(record.get(key), (int, float)) for key in ("global_step", "time_s")):
+            raise ValueError(f"--run_dir {str(run_dir)!r}: the fold record of {record.get('subject')!r} lacks a "
+                             "numeric global_step or time_s (expected fold records written by run_loso.py).")
     return len(records), sum(record["global_step"] for record in records), sum(record["time_s"] for record in records)
 
 
@@ -97,6 +104,9 @@ def main(argv: list[str] | None = None) -> dict:
     for name in ("threads", "batch_size", "steps", "processes"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1; got {getattr(args, name)}.")
+
+    # The run is read first: the timing takes a while, and a bad folder must not fail only after it.
+    run = run_steps(args.run_dir) if args.run_dir else None
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -123,8 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"{config.intermediate_size}): {peak / 1e9:.1f} GFLOP/s → floor {1e3 * floor_s:.1f} ms per step "
           f"({100 * floor_s / step_s:.0f} % of the step)")
     report = {"step_s": step_s, "matmul_flops": flops, "matmul_s": matmul_s, "peak_flops": peak, "floor_s": floor_s}
-    if args.run_dir:
-        folds, steps, fold_s = run_steps(args.run_dir)
+    if run is not None:
+        folds, steps, fold_s = run
         minutes = {name: seconds * steps / args.processes / 60 for name, seconds in
                    (("floor", floor_s), ("matmul", matmul_s), ("step", step_s))}
         minutes["run"] = fold_s / args.processes / 60
@@ -138,4 +148,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, "bench_training_cost.py", errors=(ValueError, OSError))

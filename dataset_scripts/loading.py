@@ -102,8 +102,8 @@ def _open_corpus(name: str, data_dir, frames: str | None, kwargs: dict):
         raise ValueError(f"{name} needs data_dir= (the folder of your local copy of the corpus)")
     if name == "megc2019_composite_flow":
         if frames is not None:
-            raise ValueError(f"{name} takes only data_dir (got frames={frames!r})")
-        return CORPORA[name](data_dir)
+            raise ValueError(f"{name} takes no frames (got frames={frames!r})")
+        return CORPORA[name](data_dir, **kwargs)
     return CORPORA[name](data_dir, frames=frames, **kwargs)
 
 
@@ -129,7 +129,8 @@ def load_me_dataset(name: str, data_dir: str | os.PathLike | dict | None = None,
         use_cache: False rebuilds even when a cached copy exists.
         **kwargs: corpus options: `annotation_file=`, `frames_dir=` (CASME II, SAMM, CAS(ME)^3 and the
             long-video corpora), `macro_annotation_file=` (casme3_long),
-            `apex="middle"|"spotted"` (SMIC, composite), `num_subjects=`, `samples_per_subject=`,
+            `apex="middle"|"spotted"` (SMIC, composite), `extra_corpora=[...]` (corpus names the composite flow
+            release's `dataset` column may hold besides casme2, samm and smic), `num_subjects=`, `samples_per_subject=`,
             `seed=`, `image_size=` (synthetic); `split=`, `duration=`, `fps=`, ... (synthetic_long, see
             `generated_long_videos.SyntheticLongVideos`).
     """

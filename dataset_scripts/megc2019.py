@@ -12,7 +12,8 @@ Two ways in:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import difflib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,25 +82,48 @@ class FlowSample:
 LABELS_COLUMNS = ("dataset", "sub", "filename_o", "label")
 
 
+def check_corpus_names(names: pd.Series, corpora: Sequence[str], path: Path) -> None:
+    """A ValueError naming the first row of `path` whose corpus name is not one of `corpora`, with the closest one."""
+    for position, name in enumerate(names):
+        if name not in corpora:
+            close = difflib.get_close_matches(name.lower(), corpora, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            # Line 1 of the file is its header.
+            raise ValueError(f"{path} line {position + 2}: unknown corpus {name!r} in the dataset column{hint}; "
+                             f"known corpora: {list(corpora)}. A corpus of your own is declared with "
+                             "extra_corpora=['name'] (in run_loso.py: --dataset_kwargs '{\"extra_corpora\": "
+                             "[\"name\"]}').")
+
+
 def flow_file_name(subject: str, filename: str) -> str:
     return f"{subject}_{filename} .png"
 
 
 class Megc2019CompositeFlow:
-    """The precomputed flow release; `data_dir` holds `labels.csv` and `flow/`."""
+    """The precomputed flow release; `data_dir` holds `labels.csv` and `flow/`.
+
+    The `dataset` column must name one of the composite's corpora (casme2, samm, smic) or one of `extra_corpora`:
+    leave-one-database-out folds and the per-corpus scores group samples by that name, so a misspelt one would
+    silently become a corpus of its own.
+    """
 
     name = "megc2019_composite_flow"
 
-    def __init__(self, data_dir: str | Path) -> None:
+    def __init__(self, data_dir: str | Path, extra_corpora: Sequence[str] = ()) -> None:
         root = Path(data_dir)
+        if isinstance(extra_corpora, str) or not all(isinstance(name, str) and name.strip()
+                                                     for name in extra_corpora):
+            raise ValueError(f"extra_corpora must be a list of corpus names, e.g. ['casme3']; got {extra_corpora!r}")
+        self.corpora = (*PARTS, *sorted(set(extra_corpora) - set(PARTS)))
         self.labels = require_path(root / "labels.csv", "labels file of the composite flow release")
         self.flow_dir = require_path(root / "flow", "flow folder of the composite flow release")
 
     def identity(self) -> dict:
         # Every sample is a file, so each flow image is part of the key: one edited in place changes neither
-        # labels.csv nor the folder's mtime. Statting a few hundred files costs far less than a rebuild.
+        # labels.csv nor the folder's mtime. Statting a few hundred files costs far less than a rebuild. The corpora
+        # are part of it too, so that a copy built with a declared corpus is never returned without the declaration.
         flows = sorted(path for path in self.flow_dir.iterdir() if path.is_file())
-        return {"files": file_stats([self.labels, self.flow_dir, *flows])}
+        return {"files": file_stats([self.labels, self.flow_dir, *flows]), "corpora": list(self.corpora)}
 
     def plan(self, task: Task, strict: bool) -> list[FlowSample]:
         table = pd.read_csv(self.labels, dtype=str, keep_default_na=False)
@@ -110,6 +134,7 @@ class Megc2019CompositeFlow:
         unknown = sorted(set(table["label"].map(cell_text)) - set(accepted))
         if unknown:
             raise ValueError(f"unknown emotion labels in {self.labels}: {unknown}. Accepted: {accepted}")
+        check_corpus_names(table["dataset"].map(cell_text), self.corpora, self.labels)
         listed = [self._sample(row, accepted) for row in table.to_dict("records")]
         check_unique(listed, str(self.labels))
         samples, missing = [], []

@@ -6,8 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import PreTrainedConfig
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 EPIR_DEFAULT_LABELS = {0: "negative", 1: "positive", 2: "surprise"}
+
+CLASS_WEIGHTS_HINT = (
+    "class_weights gives one positive weight per label, in label order, or None to weigh the classes equally. To "
+    "fine-tune a checkpoint to another label set, load it with from_pretrained(path, num_labels=N, "
+    "ignore_mismatched_sizes=True) (and id2label=... to name the labels): the checkpoint's class_weights are then "
+    "dropped; set class_weights for the new labels to weigh them.")
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,7 @@ class EPIRConfig(PreTrainedConfig):
             self.token_merge_schedule = _default_merge_schedule(self.num_hidden_layers)
         if self.shift_amount is None:
             self.shift_amount = self.patch_size // 2
+        drop_class_weights_of_replaced_labels(self, kwargs.get("num_labels"))
         super().__post_init__(**kwargs)
         self._check_fields()
 
@@ -168,9 +178,7 @@ class EPIRConfig(PreTrainedConfig):
         _require(self.contrastive_temperature > 0.0, "contrastive_temperature", "> 0", self.contrastive_temperature)
         _require(self.projection_dim > 0, "projection_dim", "a positive integer", self.projection_dim)
         _require(self.num_labels >= 2, "num_labels", ">= 2 classes", self.num_labels)
-        _require(self.class_weights is None or
-                 (len(self.class_weights) == self.num_labels and all(w > 0 for w in self.class_weights)),
-                 "class_weights", f"None or {self.num_labels} positive numbers", self.class_weights)
+        check_class_weights(self)
         schedule = self.token_merge_schedule
         _require(len(schedule) == self.num_hidden_layers and all(isinstance(r, int) and r >= 0 for r in schedule),
                  "token_merge_schedule", f"{self.num_hidden_layers} non-negative integers (one per layer)", schedule)
@@ -252,6 +260,32 @@ def _pipeline_code_in(save_directory: str | os.PathLike, pipelines: dict) -> boo
 def _default_merge_schedule(num_layers: int) -> list[int]:
     """The published schedule [8, 8, 6, 4, 0] for 5 blocks; no merging for other depths unless configured."""
     return [8, 8, 6, 4, 0] if num_layers == 5 else [0] * num_layers
+
+
+def drop_class_weights_of_replaced_labels(config: PreTrainedConfig, num_labels: int | None) -> None:
+    """Before `num_labels` replaces a label map of another size (`from_pretrained(path, num_labels=N)` on a checkpoint
+    of other classes), drop the class weights of the labels it replaces: they weigh classes that are gone."""
+    if num_labels is None or config.id2label is None or len(config.id2label) == num_labels:
+        return
+    if config.class_weights is not None:
+        logger.warning(f"num_labels={num_labels} replaces the {len(config.id2label)} labels of this config, so their "
+                       "class_weights are dropped (the new classes are weighed equally); set class_weights for the "
+                       "new labels to weigh them.")
+        config.class_weights = None
+
+
+def check_class_weights(config: PreTrainedConfig) -> None:
+    """A `ValueError` unless `config.class_weights` is None or one finite positive weight per label, saying how to
+    fine-tune to another label set (the usual way to end up with weights of other labels)."""
+    weights = config.class_weights
+    if weights is None:
+        return
+    numbers = isinstance(weights, (list, tuple)) and all(
+        isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight > 0
+        for weight in weights)
+    if not numbers or len(weights) != config.num_labels:
+        raise ValueError(f"{type(config).__name__}.class_weights must be None or {config.num_labels} positive "
+                         f"numbers, one per label of id2label; got {weights!r}. {CLASS_WEIGHTS_HINT}")
 
 
 def _require(condition: bool, field: str, expected: str, value) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .configuration_epir import CLASS_WEIGHTS_HINT
+
 
 def check_flow_pixel_values(pixel_values: torch.Tensor, num_channels: int, image_size: int) -> None:
     """Reject inputs that are not (B, num_channels, image_size, image_size) float flow tensors, naming the shape."""
@@ -33,5 +35,9 @@ def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, class_wei
     if labels.shape != logits.shape[:1] or labels.min() < 0 or labels.max() >= num_labels:
         raise ValueError(f"labels must be a ({logits.shape[0]},) tensor of class ids in [0, {num_labels - 1}]; "
                          f"got shape {tuple(labels.shape)} with values {labels.unique().tolist()}.")
+    if class_weights is not None and len(class_weights) != num_labels:
+        # The config's labels were replaced after it was built (e.g. from_pretrained(path, id2label=...)).
+        raise ValueError(f"config.class_weights has {len(class_weights)} weights but the model has {num_labels} "
+                         f"labels. {CLASS_WEIGHTS_HINT}")
     weight = None if class_weights is None else logits.new_tensor(class_weights)
     return nn.functional.cross_entropy(logits, labels, weight=weight, label_smoothing=label_smoothing)

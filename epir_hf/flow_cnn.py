@@ -14,7 +14,7 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import auto_docstring, can_return_tuple
 
-from .configuration_epir import EPIR_DEFAULT_LABELS
+from .configuration_epir import EPIR_DEFAULT_LABELS, check_class_weights, drop_class_weights_of_replaced_labels
 from .flow_classification import check_flow_pixel_values, weighted_cross_entropy
 
 
@@ -47,6 +47,7 @@ class FlowCNNConfig(PreTrainedConfig):
             self.id2label = dict(EPIR_DEFAULT_LABELS)
         if self.id2label is not None and self.label2id is None:
             self.label2id = {label: int(index) for index, label in self.id2label.items()}
+        drop_class_weights_of_replaced_labels(self, kwargs.get("num_labels"))
         super().__post_init__(**kwargs)
         self.check_fields()
 
@@ -58,9 +59,7 @@ class FlowCNNConfig(PreTrainedConfig):
         self.require(0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)", self.dropout)
         self.require(0.0 <= self.label_smoothing < 1.0, "label_smoothing", "in [0, 1)", self.label_smoothing)
         self.require(self.num_labels >= 2, "num_labels", ">= 2 classes", self.num_labels)
-        self.require(self.class_weights is None or
-                     (len(self.class_weights) == self.num_labels and all(w > 0 for w in self.class_weights)),
-                     "class_weights", f"None or {self.num_labels} positive numbers", self.class_weights)
+        check_class_weights(self)
 
     def min_image_size(self) -> int:
         """The smallest side the network's pooling leaves at least one cell of."""

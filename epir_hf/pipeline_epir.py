@@ -259,6 +259,9 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
             apex_index = video.check_index(apex_index, "apex_index")
             if apex_index == onset_index:
                 raise ValueError(f"{name}: apex_index and onset_index are both {onset_index}; they must differ")
+            if apex_index < onset_index:
+                raise ValueError(f"{name}: apex_index {apex_index} comes before onset_index {onset_index}; the apex "
+                                 "is the peak of the motion that starts at the onset, so it must come after it")
             apex = video.frame(apex_index)
         else:
             apex_index, apex, meta["apex_scores"] = self._spot_apex(video, onset, onset_index, region, apex_score,

@@ -392,6 +392,7 @@ def test_resume_compares_settings_by_meaning(assets, tmp_path):
     assert "auto_map" in from_folder.processor and "auto_map" not in in_memory.processor
     from_folder.record_in(tmp_path)
     in_memory.record_in(tmp_path)  # the same processor: only where it was loaded from differs
+    write_fold_record(tmp_path, {"subject": "s1"})  # a record with work under it refuses other settings
     with pytest.raises(ValueError) as info:
         run_config(EPIRImageProcessor(flow_method="dis", flow_size=96), seed=7).record_in(tmp_path)
     message = str(info.value)

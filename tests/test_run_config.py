@@ -7,6 +7,7 @@ import json
 import pytest
 
 from epir_hf.training import RunConfig
+from epir_hf.training.results import write_fold_record
 
 SETTINGS = {"protocol": "honest", "seed": 1, "dataset": "synthetic", "subjects": ["s1", "s2"],
             "label_names": ["a", "b"], "model_config": {"hidden_size": 8}, "training": {"learning_rate": 0.001},
@@ -24,6 +25,7 @@ def test_json_round_trip_and_differences_by_path(tmp_path):
 def test_a_record_written_before_fold_by_existed_resumes_a_subject_run(tmp_path):
     (tmp_path / "run_config.json").write_text(json.dumps(SETTINGS))  # no fold_by key: an older run's record
     RunConfig(**SETTINGS).record_in(tmp_path)  # same settings: accepted
+    write_fold_record(tmp_path, {"subject": "s1"})  # a record with work under it refuses other settings
     with pytest.raises(ValueError, match="fold_by: 'subject' → 'dataset'"):
         RunConfig(**SETTINGS, fold_by="dataset").record_in(tmp_path)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,6 +23,7 @@ from transformers.trainer_utils import IntervalStrategy, SaveStrategy, Scheduler
 from .. import CONFIG_CLASSES
 from ..flow_mirror import FlowMirror
 from .augmentation import FlowAugmentation
+from .files import read_json
 from .folds import parse_fold_shard
 from .pretrained import pretrained_weights
 from .trainer import TrainingRecipe
@@ -100,9 +103,9 @@ class LOSOArguments:
                 "'ddp' trains each fold data-parallel on all ranks (the global batch grows N times). --train_full "
                 "always trains its one model with DDP."})
     seeds: str | None = field(default=None, metadata={
-        "help": "Comma-separated seeds (e.g. 1,2,3) run in one command, each in OUTPUT_DIR/seed<s> (replaces "
-                "--seed); when all are complete, the mean ± std over seeds and the seed ensemble are written to "
-                "OUTPUT_DIR/summary.json."})
+        "help": "Comma-separated seeds (e.g. 1,2,3) run in one command, each in OUTPUT_DIR/seed<s> (instead of "
+                "--seed, which cannot be given with it); when all are complete, the mean ± std over seeds and the "
+                "seed ensemble are written to OUTPUT_DIR/summary.json."})
     train_full: bool = field(default=False, metadata={
         "help": "Instead of LOSO, train one model on all subjects and save model + processor to OUTPUT_DIR/final "
                 "(pushed with --push_to_hub --hub_model_id). The settings are recorded in OUTPUT_DIR and checked as "
@@ -194,8 +197,16 @@ def parse_loso_arguments(argv: list[str]) -> tuple[LOSOArguments, LOSOTrainingAr
     """`examples/run_loso.py`'s arguments; a single `.json` argument is read as a file of arguments."""
     parser = HfArgumentParser((LOSOArguments, LOSOTrainingArguments))
     if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(json_file=argv[0])
-    return parser.parse_args_into_dataclasses(args=argv)
+        loso_args, training_args = parser.parse_json_file(json_file=argv[0])
+        given = set(read_json(argv[0]))
+    else:
+        loso_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+        given = {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    # The parsed --seed cannot tell a given 42 from the default, so whether it was given is read from the arguments.
+    if "seed" in given and loso_args.seeds is not None:
+        raise ValueError(f"--seed {training_args.seed} and --seeds {loso_args.seeds} were both given: --seeds runs "
+                         "one run per seed and replaces --seed. Give one of them.")
+    return loso_args, training_args
 
 
 def json_object_argument(name: str, text: str) -> dict:
@@ -207,6 +218,37 @@ def json_object_argument(name: str, text: str) -> dict:
     if not isinstance(value, dict):
         raise ValueError(f"{name} must be a JSON object; got {text!r}.")
     return value
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(minimum: int) -> Callable[[object], bool]:
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+SEED_RANGE = 2**32
+"""Seeds numpy accepts: [0, 2**32 - 1]; transformers' set_seed seeds numpy too."""
+
+TRAINING_ARGUMENT_RULES: tuple[tuple[str, Callable[[object], bool], str], ...] = (
+    ("learning_rate", lambda value: _finite(value) and value > 0, "a finite number > 0"),
+    ("per_device_train_batch_size", _count(1), "an integer >= 1"),
+    ("per_device_eval_batch_size", _count(1), "an integer >= 1"),
+    ("gradient_accumulation_steps", _count(1), "an integer >= 1"),
+    ("num_train_epochs", _finite, "a finite number"),
+    ("weight_decay", lambda value: _finite(value) and value >= 0, "a finite number >= 0"),
+    ("adam_beta1", lambda value: _finite(value) and 0 <= value < 1, "in [0, 1)"),
+    ("adam_beta2", lambda value: _finite(value) and 0 <= value < 1, "in [0, 1)"),
+    ("adam_epsilon", lambda value: _finite(value) and value > 0, "a finite number > 0"),
+    ("max_grad_norm", lambda value: _finite(value) and value >= 0, "a finite number >= 0 (0: no clipping)"),
+    ("seed", lambda value: _count(0)(value) and value < SEED_RANGE, f"an integer in [0, {SEED_RANGE - 1}]"),
+    ("data_seed", lambda value: value is None or (_count(0)(value) and value < SEED_RANGE),
+     f"an integer in [0, {SEED_RANGE - 1}] (or unset)"),
+    ("dataloader_num_workers", _count(0), "an integer >= 0"),
+)
+"""The training arguments a fold would reject only once it starts (or would silently misuse), with the values they
+take: (field, check, what is expected)."""
 
 
 @dataclass
@@ -227,6 +269,12 @@ class LOSOTrainingArguments(TrainingArguments):
     dataloader_pin_memory: bool = field(default=False, metadata={"help": "Pinned memory (tensors are tiny)."})
 
     def __post_init__(self):
+        # Checked here, before any file is written: a bad value would otherwise fail inside the first fold, after the
+        # flow pass, and leave the run's settings recorded in --output_dir.
+        for name, valid, expected in TRAINING_ARGUMENT_RULES:
+            value = getattr(self, name)
+            if not valid(value):
+                raise ValueError(f"--{name} must be {expected}; got {value!r}.")
         super().__post_init__()
         # max_steps > 0 overrides the epochs (as in Trainer); with neither, every fold would record the
         # predictions of an untrained model.

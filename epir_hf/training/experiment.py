@@ -98,6 +98,9 @@ def build_config(loso_args: LOSOArguments, label_names: list[str],
         overrides["label_smoothing"] = loso_args.label_smoothing
     if loso_args.contrastive_weight is not None:
         overrides["contrastive_weight"] = loso_args.contrastive_weight
+    # The recipe weighs the classes (--balance); weights a starting config carries were derived from another
+    # training set, perhaps for other labels, and are kept only when the overrides set them.
+    overrides.setdefault("class_weights", None)
     overrides["id2label"] = dict(enumerate(label_names))
     overrides["label2id"] = {name: index for index, name in enumerate(label_names)}
     # Rebuilt rather than patched, so that the config validates the combination (and derived fields such as the
@@ -167,17 +170,19 @@ def describe_training_inputs(dataset_name: str, features: Features) -> str:
 
 
 def check_output_dir(output_dir: str) -> None:
-    """Create `--output_dir` up front, so that an unusable path fails before the flows and the training."""
+    """Check up front that `--output_dir` can be written, so that an unusable path fails before the flows and the
+    training; the folder itself is created only when the run writes its settings, after the inputs were checked, so
+    that a command whose inputs fail leaves no empty folder behind."""
     path = Path(output_dir)
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"--output_dir {output_dir!r} is a file, not a folder.")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        message = f"--output_dir {output_dir!r} cannot be created ({error.strerror}: {error.filename})."
-        raise type(error)(message) from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise PermissionError(f"--output_dir {output_dir!r} is not writable.")
+    existing = next(folder for folder in (path.absolute(), *path.absolute().parents) if folder.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(f"--output_dir {output_dir!r} cannot be created (Not a directory: {existing}).")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        if existing == path.absolute():
+            raise PermissionError(f"--output_dir {output_dir!r} is not writable.")
+        raise PermissionError(f"--output_dir {output_dir!r} cannot be created (Permission denied: {existing}).")
 
 
 def fold_workers_for(loso_args: LOSOArguments, training_args: LOSOTrainingArguments) -> FoldWorkers:

@@ -27,6 +27,7 @@ from transformers import BaseImageProcessor, PreTrainedConfig, TrainingArguments
 from .files import read_json
 from .folds import completed_folds, fold_path, loso_subjects, select_folds
 from .parallel import FoldWorkers, run_in_workers
+from .progress import FoldProgress
 from .results import (
     RESULTS_FILENAME,
     compute_results,
@@ -36,7 +37,7 @@ from .results import (
     write_fold_record,
     write_results,
 )
-from .run_config import RUN_CONFIG_FILENAME, LOSORun, RunConfig
+from .run_config import FINAL_DIRNAME, RUN_CONFIG_FILENAME, LOSORun, RunConfig
 from .trainer import LOSOData, TrainingRecipe, train_fold
 
 if TYPE_CHECKING:
@@ -148,11 +149,12 @@ class FoldContext:
 
 @dataclass
 class FoldTask:
-    """One fold of one run: the held-out subject, the run's TrainingArguments and its output dir."""
+    """One fold of one run: the held-out subject, the run's TrainingArguments, its output dir and its settings."""
 
     subject: str
     args: TrainingArguments
     output_dir: Path
+    run_config: RunConfig
 
     @property
     def seed(self) -> int:
@@ -207,7 +209,8 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
         if done:
             logger.info("Resuming: %d of %d selected folds are already in %s.", len(done), len(selected),
                         run.output_dir)
-        tasks += [FoldTask(subject, run.args, run.output_dir) for subject in selected if subject not in done]
+        tasks += [FoldTask(subject, run.args, run.output_dir, run.run_config) for subject in selected
+                  if subject not in done]
     state.wait_for_everyone()  # every rank decided what to skip before any fold is written
     split = workers.split_ranks and state.num_processes > 1
     own = tasks[state.process_index::state.num_processes] if split else tasks
@@ -242,8 +245,9 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
 
     on_fold = score_when_finished if state.is_main_process and not split else None
 
-    progress = tqdm(total=len(tasks), desc=f"LOSO folds [{protocol}]", unit="fold",
-                    disable=not state.is_main_process)
+    progress = FoldProgress(total=len(tasks), desc=f"LOSO folds [{protocol}]", unit="fold",
+                            disable=not state.is_main_process, workers=min(workers.count, max(len(own), 1)),
+                            own=len(own))
     with progress:
         run_tasks(own, FoldContext(data, config, recipe, protocol, inner_folds), workers, progress,
                   on_disk=tasks if split else None, on_fold=on_fold)
@@ -282,7 +286,7 @@ def folds_on_disk(tasks: list[FoldTask]) -> int:
     return sum(fold_path(task.output_dir, task.subject).is_file() for task in tasks)
 
 
-def wait_for_folds(tasks: list[FoldTask], progress: tqdm, poll_s: float = 2.0) -> None:
+def wait_for_folds(tasks: list[FoldTask], progress: FoldProgress, poll_s: float = 2.0) -> None:
     """Wait until every task's fold is on disk, written by this or another rank.
 
     The ranks do not meet in a collective here: one rank's share can take hours longer than another's, far beyond a
@@ -297,7 +301,7 @@ def wait_for_folds(tasks: list[FoldTask], progress: tqdm, poll_s: float = 2.0) -
     progress.refresh()
 
 
-def run_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers, progress: tqdm,
+def run_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers, progress: FoldProgress,
               on_disk: list[FoldTask] | None = None, on_fold: Callable[[FoldTask], None] | None = None) -> None:
     """Every task, in this process or in `workers`; `progress` counts folds and shows the pooled accuracy so far.
 
@@ -312,9 +316,11 @@ def run_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers,
 
     def done(task: FoldTask, record: dict) -> None:
         if writes:
+            task.run_config.check_recorded(task.output_dir)
             write_fold_record(task.output_dir, record)
         scored[:] += [np.sum(np.asarray(record["predictions"]) == np.asarray(record["references"])),
                       len(record["references"])]
+        progress.fold_finished(record["time_s"])
         if on_disk is None:
             progress.update()
         else:
@@ -349,7 +355,7 @@ def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArg
 
     if args.push_to_hub and not args.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/epir-megc2019).")
-    final_dir = Path(output_dir) / "final"
+    final_dir = Path(output_dir) / FINAL_DIRNAME
     if final_dir.exists() and not (Path(output_dir) / RUN_CONFIG_FILENAME).is_file():
         raise ValueError(f"{final_dir} already holds a model whose settings were not recorded, so they cannot be "
                          "compared with these. Use a new --output_dir, or remove that folder.")

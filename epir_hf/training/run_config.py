@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import reprlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,8 +19,13 @@ from typing import Any
 from transformers import TrainingArguments
 
 from .files import atomic_write_json, read_json
+from .folds import FOLDS_DIRNAME
+
+logger = logging.getLogger(__name__)
 
 RUN_CONFIG_FILENAME = "run_config.json"
+FINAL_DIRNAME = "final"
+"""Where `--train_full` saves its model inside the output dir."""
 PROTOCOLS = ("honest", "inner-val", "oracle-epoch")
 
 BOOKKEEPING_KEYS = frozenset({"auto_map", "_processor_class", "processor_class", "image_processor_type",
@@ -102,8 +108,20 @@ class RunConfig:
         return settings_differences(self.to_dict(), other.to_dict())
 
     def record_in(self, output_dir: str | Path, write: bool = True) -> None:
-        """Record these settings in `output_dir` (if `write`), or check that the run already there has the same."""
+        """Record these settings in `output_dir` (if `write`), or check that the run already there has the same.
+
+        A record under which nothing was written yet (no fold, no trained model: a run that failed or was stopped
+        before its first fold ended) vouches for no result, so it is replaced rather than refused: the corrected
+        command can use the same folder.
+        """
         record_settings(Path(output_dir) / RUN_CONFIG_FILENAME, self.to_dict(), "a run", write=write,
+                        read=lambda path: RunConfig.from_json(path).to_dict(),
+                        replaceable=not holds_results(output_dir))
+
+    def check_recorded(self, output_dir: str | Path) -> None:
+        """Refuse to add work to `output_dir` once its record holds other settings: another command, started into the
+        same folder before this one's first fold ended, replaced the record (`record_in`)."""
+        record_settings(Path(output_dir) / RUN_CONFIG_FILENAME, self.to_dict(), "a run", write=False,
                         read=lambda path: RunConfig.from_json(path).to_dict())
 
 
@@ -121,14 +139,26 @@ _SHORT = reprlib.Repr()  # long lists (e.g. the subjects) and nested dicts are s
 _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 8, 4, 60
 
 
+def holds_results(output_dir: str | Path) -> bool:
+    """Whether a run's folder holds work its settings record vouches for: a finished fold or a trained model."""
+    output_dir = Path(output_dir)
+    return any((output_dir / FOLDS_DIRNAME).glob("*.json")) or (output_dir / FINAL_DIRNAME).exists()
+
+
 def record_settings(path: Path, settings: dict, what: str, write: bool = True,
-                    read: Callable[[Path], dict] = read_json) -> None:
+                    read: Callable[[Path], dict] = read_json, replaceable: bool = False) -> None:
     """Write `settings` to `path` (if `write`), or, when `path` exists, refuse settings other than those it holds:
     work written under other settings must never be resumed or pooled as if it were the same run. `what` names the
-    work in the error (e.g. "a run"); `read` loads the file (e.g. filling defaults of an older record)."""
+    work in the error (e.g. "a run"); `read` loads the file (e.g. filling defaults of an older record). With
+    `replaceable` (no work was written under the record on disk), other settings replace it instead."""
     if path.is_file():
         differences = settings_differences(read(path), settings)
-        if differences:
+        if differences and replaceable:
+            logger.info("Replacing the settings recorded in %s, under which nothing was written yet (on disk → now: "
+                        "%s).", path, "; ".join(differences))
+            if write:
+                atomic_write_json(path, settings)
+        elif differences:
             raise ValueError(f"{path.parent} already holds {what} with different settings (on disk → now: "
                              f"{'; '.join(differences)}). Use a new --output_dir, or the same settings to resume.")
     elif write:
