@@ -14,7 +14,7 @@ from .modeling_epir import (
     EPIRPreTrainedModel,
 )
 from .offapexnet import OffApexNetConfig, OffApexNetForImageClassification, OffApexNetPreTrainedModel
-from .pipeline_epir import MicroExpressionRecognitionPipeline, save_for_hub
+from .pipeline_epir import MicroExpressionRecognitionPipeline, push_to_hub, save_for_hub
 from .pipeline_spotting import MicroExpressionSpottingPipeline
 from .sssnet import SSSNetConfig, SSSNetForImageClassification, SSSNetPreTrainedModel
 from .ststnet import STSTNetConfig, STSTNetForImageClassification, STSTNetPreTrainedModel
@@ -66,5 +66,6 @@ __all__ = [
     "STSTNetConfig",
     "STSTNetForImageClassification",
     "STSTNetPreTrainedModel",
+    "push_to_hub",
     "save_for_hub",
 ]

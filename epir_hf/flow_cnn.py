@@ -14,11 +14,17 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import auto_docstring, can_return_tuple
 
-from .configuration_epir import EPIR_DEFAULT_LABELS, check_class_weights, drop_class_weights_of_replaced_labels
+from .configuration_epir import (
+    EPIR_DEFAULT_LABELS,
+    SavedPipelinesMixin,
+    check_class_weights,
+    drop_class_weights_of_replaced_labels,
+)
 from .flow_classification import check_flow_pixel_values, weighted_cross_entropy
+from .hub_card import ModelCardMixin
 
 
-class FlowCNNConfig(PreTrainedConfig):
+class FlowCNNConfig(SavedPipelinesMixin, PreTrainedConfig):
     r"""
     The fields every baseline config has; `num_labels` / `id2label` default to the three MEGC2019 classes.
 
@@ -70,7 +76,7 @@ class FlowCNNConfig(PreTrainedConfig):
             raise ValueError(f"{type(self).__name__}.{field} must be {expected}; got {value!r}.")
 
 
-class FlowCNNPreTrainedModel(PreTrainedModel):
+class FlowCNNPreTrainedModel(ModelCardMixin, PreTrainedModel):
     """Base of the baselines: `self.network` maps checked pixel values to logits; the loss is the recipe's
     weighted cross-entropy. Weights start from PyTorch's own initialisation, as in the published codes."""
 

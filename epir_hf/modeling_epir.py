@@ -19,6 +19,7 @@ from .contrastive import ContrastiveProjection, supervised_contrastive_loss
 from .dnspt import DualNormShiftedPatchTokenizer
 from .dtsm import select_tokens
 from .flow_classification import check_flow_pixel_values, weighted_cross_entropy
+from .hub_card import ModelCardMixin
 from .token_integration import integrate_tokens
 
 
@@ -171,7 +172,7 @@ class EPIREncoder(nn.Module):
 
 
 @auto_docstring
-class EPIRPreTrainedModel(PreTrainedModel):
+class EPIRPreTrainedModel(ModelCardMixin, PreTrainedModel):
     config_class = EPIRConfig
     config: EPIRConfig
     base_model_prefix = "epir"

@@ -4,17 +4,19 @@ Why: the most common request of micro-expression users is "how do I get from my 
 prediction". This pipeline wraps the EPIR image processor (face crop + optical flow) and the model behind
 transformers' `pipeline()`, spots the apex of a clip automatically, and can return DTSM's kept-token map so a
 user sees which facial regions drove the prediction. `save_for_hub` writes a folder that works with
-`trust_remote_code=True` for users who do not have `epir_hf` installed.
+`trust_remote_code=True` for users who do not have `epir_hf` installed; `push_to_hub` publishes that folder.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
+from huggingface_hub import CommitInfo, HfApi
 from PIL import Image
 from tqdm.auto import tqdm
 from transformers import BaseImageProcessor, ImageClassificationPipeline, Pipeline, PreTrainedModel
@@ -363,7 +365,7 @@ class FlowImageClassificationPipeline(ImageClassificationPipeline):
 
 
 def save_for_hub(model: PreTrainedModel, image_processor: BaseImageProcessor, save_directory: str | os.PathLike,
-                 training: TrainingRecord | None = None) -> list[str]:
+                 training: TrainingRecord | None = None, repo_id: str | None = None) -> list[str]:
     """Save model, image processor, this pipeline and a model card so the folder works with `trust_remote_code=True`.
 
     Writes the weights, `config.json` (with `auto_map` and `custom_pipelines`), `preprocessor_config.json` and the
@@ -374,9 +376,10 @@ def save_for_hub(model: PreTrainedModel, image_processor: BaseImageProcessor, sa
     `AutoImageProcessor.from_pretrained(dir, trust_remote_code=True)` and
     `AutoModelForImageClassification.from_pretrained(dir, trust_remote_code=True)` all work.
     `README.md` is the model card (`epir_hf.hub_card`): what `training` records (data, subjects, recipe, seed, date,
-    versions), or a card saying the training is not recorded. It replaces any README.md in the folder, since a card
-    left from an earlier save would describe another checkpoint. The in-memory model is left as it was (its config
-    does not keep `custom_pipelines`). Returns the file names.
+    versions), or a card saying the training is not recorded; the pip command that installs what the saved code
+    imports; a usage example naming `repo_id` (else `training.hub_model_id`). It replaces any README.md in the
+    folder, since a card left from an earlier save would describe another checkpoint. The in-memory model is left as
+    it was (its config does not keep `custom_pipelines`). Returns the file names.
     """
     if getattr(type(model), "_auto_class", None) is None or getattr(type(image_processor), "_auto_class", None) is None:
         raise ValueError("save_for_hub needs the EPIR model and image processor classes registered for remote-code "
@@ -407,9 +410,32 @@ def save_for_hub(model: PreTrainedModel, image_processor: BaseImageProcessor, sa
             model.config.custom_pipelines = previous
         elif hasattr(model.config, "custom_pipelines"):
             del model.config.custom_pipelines
-    write_model_card(save_directory, model, image_processor, training)
+    write_model_card(save_directory, model, image_processor, training, repo_id)
     _follow_umask(save_directory)
     return sorted(os.listdir(save_directory))
+
+
+def push_to_hub(model: PreTrainedModel, image_processor: BaseImageProcessor, repo_id: str,
+                training: TrainingRecord | None = None, *, private: bool | None = None, token: str | bool | None = None,
+                commit_message: str | None = None, revision: str | None = None, create_pr: bool = False) -> CommitInfo:
+    """Publish to the Hub repository `repo_id` what `save_for_hub` saves: weights, config with the three pipelines,
+    image processor, code and card, so that `pipeline("micro-expression-recognition", model=repo_id,
+    trust_remote_code=True)` runs from it without `epir_hf`.
+
+    Why a function of the model and its image processor: the repository runs the pipeline only with the processor
+    the model was trained with, and a model does not own one. `model.push_to_hub` therefore publishes the model alone
+    (with its card) and warns so. The folder is saved before the repository is created, so a model or processor that
+    cannot be exported leaves nothing behind on the Hub. `private`, `token`, `commit_message`, `revision` and
+    `create_pr` are those of `huggingface_hub.HfApi`. Returns the upload's `CommitInfo`.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        save_for_hub(model, image_processor, folder, training, repo_id)
+        api = HfApi(token=token)
+        created = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        if created != repo_id:  # the user's namespace, added by the Hub: the card's example names the full id
+            write_model_card(folder, model, image_processor, training, created)
+        return api.upload_folder(repo_id=created, folder_path=folder, revision=revision, create_pr=create_pr,
+                                 commit_message=commit_message or "Upload model, image processor and pipelines")
 
 
 def _follow_umask(folder: str | os.PathLike) -> None:

@@ -1,7 +1,9 @@
-"""Test-wide settings: no test may reach the network, and real data is optional."""
+"""Test-wide settings: no test may reach the network (pushes go to a mocked Hub), and real data is optional."""
 
 import os
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -23,3 +25,55 @@ def composite_dir() -> Path:
     if not (COMPOSITE_DIR / "labels.csv").is_file():
         pytest.skip(f"real composite data not found at EPIR_COMPOSITE_DIR={COMPOSITE_DIR}")
     return COMPOSITE_DIR
+
+
+class MockedHub:
+    """An offline Hub: each repository is a folder under `root` (its snapshot), and every way of pushing that the
+    package or transformers uses writes there. A repository id without a namespace gets `USER`'s, as on the Hub."""
+
+    USER = "someone"
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def snapshot(self, repo_id: str) -> Path:
+        return self.root / repo_id
+
+    def create_repo(self, repo_id: str, **kwargs) -> SimpleNamespace:
+        repo_id = repo_id if "/" in repo_id else f"{self.USER}/{repo_id}"
+        self.snapshot(repo_id).mkdir(parents=True, exist_ok=True)
+        return SimpleNamespace(repo_id=repo_id)
+
+    def create_commit(self, repo_id: str, operations, **kwargs) -> None:
+        for operation in operations:
+            target = self.snapshot(repo_id) / operation.path_in_repo
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(operation.path_or_fileobj, target)
+
+    def upload_folder(self, repo_id: str, folder_path, **kwargs) -> None:
+        shutil.copytree(folder_path, self.snapshot(repo_id), dirs_exist_ok=True)
+
+
+@pytest.fixture
+def mocked_hub(tmp_path_factory, monkeypatch) -> MockedHub:
+    """Patch `HfApi` and transformers' card loading so pushes land in `MockedHub` folders; transformers' push finds
+    the card a repository already has there, or makes its generic template as for a new repository."""
+    from huggingface_hub import HfApi, ModelCard
+    from huggingface_hub.errors import EntryNotFoundError
+    from transformers.utils import hub as transformers_hub
+
+    hub = MockedHub(tmp_path_factory.mktemp("hub"))
+    monkeypatch.setattr(HfApi, "create_repo", lambda api, *args, **kwargs: hub.create_repo(*args, **kwargs))
+    monkeypatch.setattr(HfApi, "create_commit", lambda api, *args, **kwargs: hub.create_commit(*args, **kwargs))
+    monkeypatch.setattr(HfApi, "upload_folder", lambda api, *args, **kwargs: hub.upload_folder(*args, **kwargs))
+
+    class RepositoryCard(ModelCard):
+        @classmethod
+        def load(cls, repo_id, **kwargs):
+            readme = hub.snapshot(repo_id) / "README.md"
+            if not readme.is_file():
+                raise EntryNotFoundError(f"{repo_id} has no README.md")
+            return super().load(readme)
+
+    monkeypatch.setattr(transformers_hub, "ModelCard", RepositoryCard)
+    return hub

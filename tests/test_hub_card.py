@@ -1,14 +1,27 @@
-"""The model card `save_for_hub` writes: Hub metadata, what the training record says, and `--train_full`'s card."""
+"""The model card `save_for_hub` and `save_pretrained` write: Hub metadata, what the training record says, the pip
+packages the saved code needs, and `--train_full`'s card."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import shlex
+import subprocess
+import sys
+import tomllib
+
 import pytest
 import torch
-from _loso_testing import SYNTHETIC, run_loso_module, synthetic_argv, synthetic_assets
+from _loso_testing import REPO_ROOT, SYNTHETIC, run_loso_module, synthetic_argv, synthetic_assets
 from huggingface_hub import ModelCard
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from epir_hf import EPIRConfig, EPIRForImageClassification, EPIRImageProcessor, save_for_hub
 from epir_hf.hub_card import LOSO_NOTE, TrainingRecord, library_versions
+
+# The ranges pyproject.toml declares, by canonical package name.
+DECLARED = {canonicalize_name(Requirement(line).name): Requirement(line)
+            for line in tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
 
 RECORD = dict(
     dataset="megc2019_composite_flow", dataset_kwargs={"classes": "3"}, subjects=["sub01", "sub02", "s03"],
@@ -53,7 +66,7 @@ def test_card_without_training_record_is_generic(tmp_path):
     assert "| parameters | " in card.text and "50 → 50 → 27" in card.text  # the config is described all the same
 
 
-def test_card_for_a_model_type_it_does_not_describe_names_the_type():
+def test_card_for_a_model_type_it_does_not_describe_names_the_type(tmp_path):
     from transformers import ViTConfig, ViTForImageClassification
 
     from epir_hf.hub_card import model_card
@@ -61,7 +74,7 @@ def test_card_for_a_model_type_it_does_not_describe_names_the_type():
     vit = ViTForImageClassification(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                                               intermediate_size=64, image_size=28, patch_size=7, num_channels=3))
     with pytest.raises(ValueError, match="got a model of type 'vit'"):
-        model_card(vit)
+        model_card(vit, tmp_path)
 
 
 def test_card_states_what_the_record_gives(tmp_path):
@@ -128,3 +141,77 @@ def test_train_full_writes_a_card_naming_subjects_and_seed(tmp_path_factory, tmp
     assert "| seed | 7 |" in card.text and "| epochs | 1 |" in card.text and "| learning rate | 0.001 |" in card.text
     assert "| tokens entering each block | 17 → 9 |" in card.text
     assert LOSO_NOTE in card.text
+
+
+def install_command(card: ModelCard) -> list[Requirement]:
+    """The requirements of the card's one `pip install` line."""
+    commands = [line for line in card.text.splitlines() if line.startswith("pip install ")]
+    assert len(commands) == 1, commands
+    return [Requirement(token) for token in shlex.split(commands[0])[2:]]
+
+
+@pytest.fixture(scope="module")
+def pipeline_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pipeline")
+    saved_card(folder)
+    return folder
+
+
+@pytest.fixture
+def pipeline_card(pipeline_folder) -> ModelCard:
+    return ModelCard.load(pipeline_folder / "README.md")
+
+
+def test_card_lists_the_pip_packages_the_pipeline_code_imports(pipeline_card):
+    requirements = {canonicalize_name(requirement.name): requirement for requirement in install_command(pipeline_card)}
+    # What the saved modules import (cv2, PIL, numpy, scipy, torch, tqdm, transformers, huggingface_hub), by pip name,
+    # with the range pyproject.toml declares; packages the pipeline code does not import are left out.
+    for name in ("opencv-contrib-python-headless", "pillow", "numpy", "scipy", "torch", "tqdm", "transformers",
+                 "huggingface-hub"):
+        assert requirements[name].specifier == DECLARED[name].specifier, name
+    assert not {"cv2", "pil", "sklearn", "skimage", "pandas", "datasets", "accelerate"} & set(requirements)
+    text = pipeline_card.text
+    assert "`cv2` is `opencv-contrib-python-headless`" in text and "`PIL` is `pillow`" in text
+
+
+def test_the_install_command_is_one_pip_can_satisfy(pipeline_card):
+    """Every entry is a real distribution whose range the environment that runs the tests satisfies: pip resolves the
+    command from the installed packages alone (no index, no network), where `pip install cv2 PIL` finds nothing."""
+    command = [sys.executable, "-m", "pip", "install", "--isolated", "--no-index", "--dry-run",
+               *map(str, install_command(pipeline_card))]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Would install" not in done.stdout, done.stdout[-2000:]
+
+
+def test_a_plain_save_lists_what_the_model_code_alone_imports(tmp_path):
+    tiny_model().save_pretrained(tmp_path)
+    card = ModelCard.load(tmp_path / "README.md")
+    check_metadata(card)
+    names = {canonicalize_name(requirement.name) for requirement in install_command(card)}
+    assert {"torch", "transformers"} <= names and not {"opencv-contrib-python-headless", "pillow"} & names
+    assert "holds the model alone" in card.text
+
+
+def test_requirements_without_epir_hf_metadata_keep_pip_names(pipeline_folder, monkeypatch):
+    """Where epir-hf is not installed (a folder saved again by remote code) the names stay pip's, unpinned."""
+    from epir_hf.hub_card import pip_requirements
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "requires", not_installed)
+    requirements = pip_requirements(pipeline_folder)
+    assert requirements["cv2"] == "opencv-contrib-python-headless" and requirements["PIL"] == "pillow"
+
+
+def test_a_module_not_installed_is_listed_by_name_with_a_warning(tmp_path, caplog):
+    from epir_hf.hub_card import pip_requirements
+
+    (tmp_path / "module.py").write_text("import numpy\nimport not_installed_anywhere\nfrom . import sibling\n"
+                                        "try:\n    import optional_extra\nexcept ImportError:\n    pass\n")
+    with caplog.at_level("WARNING", logger="epir_hf.hub_card"):
+        requirements = pip_requirements(tmp_path)
+    numpy = f"numpy{DECLARED['numpy'].specifier}"
+    assert requirements == {"not_installed_anywhere": "not_installed_anywhere", "numpy": numpy}
+    assert "imports 'not_installed_anywhere', which is not installed here" in caplog.text

@@ -298,26 +298,16 @@ def test_remote_code_load_without_epir_hf(tmp_path):
         'assert type(AutoModel.from_pretrained(folder, trust_remote_code=True)).__name__ == "EPIRModel"'))
 
 
-def test_push_to_hub_uploads_what_save_pretrained_writes(tmp_path, monkeypatch):
-    """push_to_hub saves with save_pretrained into a temporary folder and commits it: capture that commit offline."""
-    from huggingface_hub import HfApi, ModelCard
-    from transformers.utils import hub
-
-    uploaded = {}
-
-    def capture_commit(self, repo_id, operations, **kwargs):
-        for operation in operations:
-            with open(operation.path_or_fileobj, "rb") as handle:
-                uploaded[operation.path_in_repo] = handle.read()
-
-    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kwargs: type("Repo", (), {"repo_id": repo_id}))
-    monkeypatch.setattr(HfApi, "create_commit", capture_commit)
-    monkeypatch.setattr(hub, "create_and_tag_model_card", lambda *args, **kwargs: ModelCard("local card"))
+def test_push_to_hub_uploads_what_save_pretrained_writes(tmp_path, mocked_hub):
+    """push_to_hub saves with save_pretrained into a temporary folder and commits it; only the card differs: the
+    pushed one names the repository in its usage example."""
     model = make_model()
     model.push_to_hub("me/epir")
     model.save_pretrained(tmp_path)
+    uploaded = {path.name: path.read_bytes() for path in mocked_hub.snapshot("me/epir").iterdir()}
     saved = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
-    assert uploaded.pop("README.md").endswith(b"local card")
+    pushed_card, saved_card = uploaded.pop("README.md").decode(), saved.pop("README.md").decode()
+    assert pushed_card == saved_card.replace('"path/to/this/folder"', '"me/epir"')
     assert uploaded == saved
 
 

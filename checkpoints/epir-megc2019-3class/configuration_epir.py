@@ -34,7 +34,27 @@ class TokenStep:
     keep: int | None
 
 
-class EPIRConfig(PreTrainedConfig):
+class SavedPipelinesMixin:
+    """Configs that declare `custom_pipelines` only in a folder that holds the pipeline code they name.
+
+    A config loaded from a `save_for_hub` folder keeps that declaration in memory. Saved elsewhere by a plain
+    `save_pretrained` (no pipeline code, no image processor), it would make `pipeline()` fail on the folder instead of
+    loading the model as an image classifier. `save_for_hub` writes the pipeline code before the config, so its
+    folders keep the declaration. EPIR and the CNN baselines share it, so their saved folders behave alike.
+    """
+
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> None:
+        pipelines = getattr(self, "custom_pipelines", None)
+        if not pipelines or _pipeline_code_in(save_directory, pipelines):
+            return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        del self.custom_pipelines
+        try:
+            return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        finally:
+            self.custom_pipelines = pipelines
+
+
+class EPIRConfig(SavedPipelinesMixin, PreTrainedConfig):
     r"""
     Configuration of an EPIR model (efficient Transformer for micro-expression recognition, arXiv 2604.08106).
 
@@ -184,23 +204,6 @@ class EPIRConfig(PreTrainedConfig):
                  "token_merge_schedule", f"{self.num_hidden_layers} non-negative integers (one per layer)", schedule)
         self.token_counts()
 
-    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> None:
-        """Save the config; declare `custom_pipelines` only in a folder that holds the pipeline code they name.
-
-        A config loaded from a `save_for_hub` folder keeps that declaration in memory. Saved elsewhere by a plain
-        `save_pretrained` (no pipeline code, no image processor), it would make `pipeline()` fail on the folder
-        instead of loading the model as an image classifier. `save_for_hub` writes the pipeline code before the
-        config, so its folders keep the declaration.
-        """
-        pipelines = getattr(self, "custom_pipelines", None)
-        if not pipelines or _pipeline_code_in(save_directory, pipelines):
-            return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
-        del self.custom_pipelines
-        try:
-            return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
-        finally:
-            self.custom_pipelines = pipelines
-
     @property
     def num_patches(self) -> int:
         return (self.image_size // self.patch_size) ** 2
@@ -293,4 +296,4 @@ def _require(condition: bool, field: str, expected: str, value) -> None:
         raise ValueError(f"EPIRConfig.{field} must be {expected}; got {value!r}.")
 
 
-__all__ = ["EPIRConfig", "TokenStep", "token_schedule"]
+__all__ = ["EPIRConfig", "SavedPipelinesMixin", "TokenStep", "token_schedule"]

@@ -1,8 +1,10 @@
-"""The model card (README.md) written into every folder `save_for_hub` saves.
+"""The model card (README.md) written into every folder a model of this package saves.
 
 A checkpoint folder is what gets pushed, copied and downloaded, so it has to say for itself what it was trained on
 and how: which corpus and subjects, which config and recipe, which seed, when, and with which library versions.
-Without that, a trained model cannot be told apart from another, nor reproduced. The card also carries the Hub
+Without that, a trained model cannot be told apart from another, nor reproduced. It also says what the folder holds
+(the model alone, or the image processor and pipelines too) and the pip packages its code imports, since
+transformers names a missing one by its module (`cv2`, `PIL`), which pip does not know. The card carries the Hub
 metadata that matter for a flow model: `inference: false`, because a hosted widget would invite users to upload
 face photos, and a single photo has no motion for the model to read anyway.
 """
@@ -12,14 +14,24 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib.metadata
+import inspect
+import json
 import os
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import ModelCard, ModelCardData
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from transformers.dynamic_module_utils import get_imports
+from transformers.utils import logging
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
+
+logger = logging.get_logger(__name__)
 
 TASK = "micro-expression-recognition"
 CARD_TAGS = ["micro-expression-recognition", "optical-flow"]
@@ -117,9 +129,13 @@ class TrainingRecord:
         return cls(**{**known, **fields})
 
 
-def model_card(model: PreTrainedModel, image_processor: Any = None,
-               record: TrainingRecord | None = None) -> ModelCard:
-    """The filled-in card of `model`; without a `record` it says that the training is not recorded."""
+def model_card(model: PreTrainedModel, folder: str | os.PathLike, image_processor: Any = None,
+               record: TrainingRecord | None = None, repo_id: str | None = None) -> ModelCard:
+    """The filled-in card of `model` saved in `folder`; without a `record` it says that the training is not recorded.
+
+    The folder's files decide what the card says it holds (the model alone, or the processor and pipelines too) and
+    which pip packages it lists; `repo_id` (else `record.hub_model_id`) names the folder in the usage example.
+    """
     config = model.config
     record_versions = record.versions if record is not None else library_versions()
     if config.model_type not in MODEL_DESCRIPTIONS:
@@ -129,10 +145,13 @@ def model_card(model: PreTrainedModel, image_processor: Any = None,
     data = ModelCardData(library_name="transformers", license="apache-2.0", tags=[*CARD_TAGS, config.model_type],
                          inference=False)
     labels = [config.id2label[index] for index in sorted(config.id2label)]
+    model_id = repo_id or (record.hub_model_id if record is not None else None) or "path/to/this/folder"
+    usage = _pipeline_usage(model_id) if runs_pipeline(folder) else _model_usage(model_id, config)
     sections = [
         f"# {name} micro-expression classifier ({', '.join(labels)})",
         f"{name} ({paper}) is {description}. {INPUT_NOTE}",
-        _usage_section(record.hub_model_id if record is not None else None),
+        usage,
+        _requirements_section(pip_requirements(folder)),
         _training_data_section(record),
         _model_section(model, image_processor),
         _recipe_section(record),
@@ -140,11 +159,61 @@ def model_card(model: PreTrainedModel, image_processor: Any = None,
         _versions_section(record_versions, saved_on=None if record is not None else _today()),
         INTENDED_USE,
     ]
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(section for section in sections if section) + "\n")
 
 
-def _usage_section(hub_model_id: str | None) -> str:
-    model_id = hub_model_id or "path/to/this/folder"
+def runs_pipeline(folder: str | os.PathLike) -> bool:
+    """Whether `folder` runs the recognition pipeline by remote code: its config declares the pipeline, whose module
+    is in the folder, and the image processor is saved beside it."""
+    folder = Path(folder)
+    config_file = folder / "config.json"
+    if not config_file.is_file() or not (folder / "preprocessor_config.json").is_file():
+        return False
+    declared = json.loads(config_file.read_text()).get("custom_pipelines") or {}
+    module = str(declared.get(TASK, {}).get("impl", "")).rpartition(".")[0]
+    return bool(module) and (folder / f"{module}.py").is_file()
+
+
+def pip_requirements(folder: str | os.PathLike) -> dict[str, str]:
+    """{module: pip requirement} for every package the Python files of `folder` import, by transformers' own reading
+    of remote code (`get_imports`: what `trust_remote_code=True` checks before loading).
+
+    A module maps to the distribution that installs it here; where several do (OpenCV builds), to the one `epir-hf`
+    depends on, with the version range `epir-hf` declares. A module not installed here is listed by its own name,
+    with a warning, since no installed distribution tells its pip name.
+    """
+    imported = {module for path in sorted(Path(folder).glob("*.py")) for module in get_imports(path)}
+    declared = _declared_requirements()
+    providers = importlib.metadata.packages_distributions()
+    requirements = {}
+    for module in sorted(imported - set(sys.stdlib_module_names)):
+        names = sorted(canonicalize_name(name) for name in providers.get(module, []))
+        if not names:
+            logger.warning(f"{folder}: its code imports {module!r}, which is not installed here, so the model card "
+                           "cannot tell which pip package provides it and lists the module's name")
+            requirements[module] = module
+            continue
+        chosen = next((name for name in names if name in declared), names[0])
+        requirements[module] = declared.get(chosen, chosen)
+    return requirements
+
+
+def _declared_requirements() -> dict[str, str]:
+    """{canonical name: requirement} of the packages `epir-hf` depends on (none where it is not installed, as for
+    remote code)."""
+    try:
+        specifiers = importlib.metadata.requires("epir-hf") or []
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    declared = {}
+    for specifier in specifiers:
+        requirement = Requirement(specifier)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            declared[canonicalize_name(requirement.name)] = f"{requirement.name}{requirement.specifier}"
+    return declared
+
+
+def _pipeline_usage(model_id: str) -> str:
     return f"""## How to use
 
 The folder holds the model, image processor and pipeline code, so `epir-hf` need not be installed:
@@ -156,6 +225,43 @@ pipe = pipeline("{TASK}", model="{model_id}", trust_remote_code=True)
 pipe({{"onset": "onset.png", "apex": "apex.png"}})["predictions"]   # one onset/apex pair
 pipe("clip.mp4")                                                   # a clip: the apex frame is spotted
 ```"""
+
+
+def _model_usage(model_id: str, config) -> str:
+    shape = f"(batch, {config.num_channels}, {config.image_size}, {config.image_size})"
+    return f"""## How to use
+
+The folder holds the model alone (weights, config and code; no image processor or pipeline code). It loads without
+`epir-hf` and reads flow computed as `EPIRImageProcessor` computes it:
+
+```python
+from transformers import AutoModelForImageClassification
+
+model = AutoModelForImageClassification.from_pretrained("{model_id}", trust_remote_code=True)
+logits = model(pixel_values).logits   # pixel_values: {shape} flow (u, v, strain)
+```
+
+`epir_hf.save_for_hub(model, image_processor, folder)` or `epir_hf.push_to_hub(model, image_processor, repo_id)`
+saves or publishes a folder that also runs `pipeline("{TASK}", ...)`."""
+
+
+def _requirements_section(requirements: dict[str, str]) -> str:
+    """The pip command that installs what the code imports, and the modules whose pip package is named otherwise:
+    transformers' hint for a missing one (`pip install cv2`) names the module, which pip does not know."""
+    if not requirements:
+        return ""
+    packages = " ".join(f'"{requirement}"' for requirement in sorted(set(requirements.values()), key=str.lower))
+    renamed = [f"`{module}` is `{Requirement(requirement).name}`" for module, requirement in requirements.items()
+               if canonicalize_name(module) != canonicalize_name(Requirement(requirement).name)]
+    note = (f"\n\nWhen one is missing, transformers names its module, not its pip package: {', '.join(renamed)}."
+            if renamed else "")
+    return f"""## Requirements
+
+Install what the code in this folder imports:
+
+```bash
+pip install {packages}
+```{note}"""
 
 
 def _training_data_section(record: TrainingRecord | None) -> str:
@@ -291,10 +397,51 @@ def _inline(mapping: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+class ModelCardMixin:
+    """What the models of this package add to transformers' saving: each folder they save carries this card, and a
+    push says what it publishes.
+
+    `save_pretrained` writes the card after the weights, config and code, so a folder saved without `save_for_hub`
+    (a fine-tuned model, a Trainer checkpoint) still says what it is and what to install. transformers' pushes
+    (`push_to_hub`, `save_pretrained(push_to_hub=True)`) put their generic template, or the card already in the
+    repository, in place of the saved card just before uploading; both upload through `_upload_modified_files`,
+    where this card, naming the repository and keeping the push's `tags`, takes its place again.
+
+    The model's push publishes the model alone, as transformers' `model.push_to_hub` does for any model: a model does
+    not own its image processor, and one with other settings (flow method, face crop, motion threshold) would change
+    what the model reads without an error. So the push warns that the repository will not run the pipeline, and
+    names `epir_hf.push_to_hub(model, image_processor, repo_id)`, which publishes both with the pipeline code. A card
+    already in the repository is replaced, as `save_for_hub` replaces one in its folder: it would describe other
+    weights.
+    """
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
+        arguments = inspect.signature(super().save_pretrained).bind(save_directory, *args, **kwargs).arguments
+        super().save_pretrained(save_directory, *args, **kwargs)
+        # A push has written its card before uploading; the other processes of a distributed save write nothing.
+        if arguments.get("is_main_process", True) and not arguments.get("push_to_hub", False):
+            write_model_card(save_directory, self)
+
+    def _upload_modified_files(self, working_dir: str | os.PathLike, repo_id: str, *args: Any, **kwargs: Any):
+        # transformers' private step where both of its pushes meet; tests/test_hub_push.py fails if it is renamed.
+        readme = os.path.join(working_dir, "README.md")
+        pushed_tags = (ModelCard.load(readme).data.tags or []) if os.path.isfile(readme) else []
+        card = model_card(self, working_dir, repo_id=repo_id)
+        card.data.tags += [tag for tag in pushed_tags if tag not in card.data.tags]
+        card.save(readme)
+        if not runs_pipeline(working_dir):
+            logger.warning(f"{type(self).__name__}.push_to_hub publishes the model alone (weights, config, code and "
+                           f"card) to {repo_id}: without the image processor and pipeline code, "
+                           f"pipeline(\"{TASK}\", model=\"{repo_id}\", trust_remote_code=True) cannot run from it. "
+                           f"epir_hf.push_to_hub(model, image_processor, \"{repo_id}\") publishes all of them.")
+        return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
+
+
 def write_model_card(save_directory: str | os.PathLike, model: PreTrainedModel, image_processor: Any = None,
-                     record: TrainingRecord | None = None) -> None:
-    """Write the card to `save_directory/README.md`, replacing any card already there."""
-    model_card(model, image_processor, record).save(os.path.join(save_directory, "README.md"))
+                     record: TrainingRecord | None = None, repo_id: str | None = None) -> None:
+    """Write the card of the folder to `save_directory/README.md`, replacing any card already there."""
+    model_card(model, save_directory, image_processor, record, repo_id).save(os.path.join(save_directory, "README.md"))
 
 
-__all__ = ["TrainingRecord", "library_versions", "model_card", "write_model_card"]
+__all__ = ["ModelCardMixin", "TrainingRecord", "library_versions", "model_card", "pip_requirements", "runs_pipeline",
+           "write_model_card"]
