@@ -20,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 from datasets import ClassLabel, Features, Image, Value
 
+from epir_hf.image_processing_epir import load_flow_image
+
 from .casme2 import Casme2
 from .samm import Samm
 from .samples import (
@@ -137,13 +139,19 @@ class Megc2019CompositeFlow:
         check_corpus_names(table["dataset"].map(cell_text), self.corpora, self.labels)
         listed = [self._sample(row, accepted) for row in table.to_dict("records")]
         check_unique(listed, str(self.labels))
-        samples, missing = [], []
+        samples, missing, unreadable = [], [], []
         for s in listed:
-            if s.path.is_file():
-                samples.append(s)
-            else:
+            if not s.path.is_file():
                 missing.append(f"{s.sample_id}: {s.path} does not exist")
-        report_problems(missing, [], strict, what="flow images")
+                continue
+            try:
+                # Decoded here, where the file is still known by name: the dataset keeps only its bytes.
+                load_flow_image(s.path, s.sample_id)
+            except ValueError as error:
+                unreadable.append(str(error))
+                continue
+            samples.append(s)
+        report_problems(missing, [], strict, what="flow images", unreadable=unreadable)
         require_nonempty(samples, str(self.labels))
         return samples
 

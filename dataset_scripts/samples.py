@@ -292,19 +292,23 @@ def resolve_frames(samples: Sequence[Sample], pattern: re.Pattern, strict: bool,
     return resolved
 
 
-def report_problems(missing: list[str], out_of_range: list[str], strict: bool, what: str = "frames") -> None:
-    """Raise (strict) or warn about every sample with missing `what` or invalid onset/apex indices."""
-    if not (missing or out_of_range):
+def report_problems(missing: list[str], out_of_range: list[str], strict: bool, what: str = "frames",
+                    unreadable: Sequence[str] = ()) -> None:
+    """Raise (strict) or warn about every sample with missing or `unreadable` `what` or invalid onset/apex
+    indices."""
+    if not (missing or out_of_range or unreadable):
         return
     parts = []
     if missing:
         parts.append(f"{len(missing)} sample(s) with missing {what}:{format_listing(missing)}")
+    if unreadable:
+        parts.append(f"{len(unreadable)} sample(s) with unreadable {what}:{format_listing(unreadable)}")
     if out_of_range:
         parts.append(f"{len(out_of_range)} sample(s) with invalid onset/apex indices:{format_listing(out_of_range)}")
     message = "\n".join(parts)
     if not strict:
-        warnings.warn(f"skipping {len(missing) + len(out_of_range)} sample(s) (strict=False):\n{message}",
-                      stacklevel=3)
+        skipped = len(missing) + len(out_of_range) + len(unreadable)
+        warnings.warn(f"skipping {skipped} sample(s) (strict=False):\n{message}", stacklevel=3)
     elif missing:
         raise FileNotFoundError(message + "\n(pass strict=False to skip these samples)")
     else:

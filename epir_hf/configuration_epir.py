@@ -1,11 +1,15 @@
 """EPIR model configuration."""
 
+import inspect
 import math
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from huggingface_hub.dataclasses import type_validator
 from transformers import PreTrainedConfig
+from transformers.activations import ACT2FN
 from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
@@ -141,10 +145,10 @@ class EPIRConfig(SavedPipelinesMixin, PreTrainedConfig):
     num_attention_heads: int = 4
     intermediate_size: int = 640
     hidden_act: str = "gelu"
-    hidden_dropout_prob: float = 0.0
-    attention_probs_dropout_prob: float = 0.0
-    initializer_range: float = 0.02
-    layer_norm_eps: float = 1e-6
+    hidden_dropout_prob: float | int = 0.0
+    attention_probs_dropout_prob: float | int = 0.0
+    initializer_range: float | int = 0.02
+    layer_norm_eps: float | int = 1e-6
     use_dnspt: bool = True
     shift_directions: int = 8
     shift_amount: int | None = None
@@ -153,24 +157,23 @@ class EPIRConfig(SavedPipelinesMixin, PreTrainedConfig):
     token_merge_schedule: list[int] | None = None
     use_dtsm: bool = True
     dtsm_layer: int = 1
-    dtsm_keep_ratio: float = 0.5
-    label_smoothing: float = 0.0
-    class_weights: list[float] | None = None
-    contrastive_weight: float = 0.1
-    contrastive_temperature: float = 0.1
+    dtsm_keep_ratio: float | int = 0.5
+    label_smoothing: float | int = 0.0
+    class_weights: list[float | int] | None = None
+    contrastive_weight: float | int = 0.1
+    contrastive_temperature: float | int = 0.1
     projection_dim: int = 128
 
     def __post_init__(self, **kwargs):
-        if self.id2label is None and kwargs.get("num_labels") is None:
-            self.id2label = dict(EPIR_DEFAULT_LABELS)
-        if self.id2label is not None and self.label2id is None:
-            self.label2id = {label: int(index) for index, label in self.id2label.items()}
+        check_field_types(self)
+        set_default_labels(self, kwargs)
         if self.token_merge_schedule is None:
             self.token_merge_schedule = _default_merge_schedule(self.num_hidden_layers)
         if self.shift_amount is None:
             self.shift_amount = self.patch_size // 2
         drop_class_weights_of_replaced_labels(self, kwargs.get("num_labels"))
         super().__post_init__(**kwargs)
+        check_label_maps(self)
         self._check_fields()
 
     def _check_fields(self) -> None:
@@ -183,6 +186,12 @@ class EPIRConfig(SavedPipelinesMixin, PreTrainedConfig):
         _require(self.hidden_size > 0 and self.hidden_size % self.num_attention_heads == 0, "hidden_size",
                  f"a positive multiple of num_attention_heads={self.num_attention_heads}", self.hidden_size)
         _require(self.num_hidden_layers > 0, "num_hidden_layers", "a positive integer", self.num_hidden_layers)
+        _require(self.intermediate_size > 0, "intermediate_size", "a positive integer", self.intermediate_size)
+        _require(self.hidden_act in ACT2FN, "hidden_act", "an activation name of transformers' ACT2FN (e.g. 'gelu')",
+                 self.hidden_act)
+        _require(0.0 < self.layer_norm_eps < math.inf, "layer_norm_eps", "a positive number", self.layer_norm_eps)
+        _require(0.0 <= self.initializer_range < math.inf, "initializer_range", "a number >= 0",
+                 self.initializer_range)
         _require(self.shift_directions in (4, 8), "shift_directions", "4 (diagonals) or 8 (diagonals + axial)",
                  self.shift_directions)
         _require(0 < self.shift_amount < self.image_size, "shift_amount", f"in [1, {self.image_size - 1}]",
@@ -194,11 +203,11 @@ class EPIRConfig(SavedPipelinesMixin, PreTrainedConfig):
         _require(0 <= self.dtsm_layer < self.num_hidden_layers - 1, "dtsm_layer",
                  f"a block index in [0, {self.num_hidden_layers - 2}] (DTSM must feed a later block)", self.dtsm_layer)
         _require(0.0 <= self.label_smoothing < 1.0, "label_smoothing", "in [0, 1)", self.label_smoothing)
-        _require(self.contrastive_weight >= 0.0, "contrastive_weight", ">= 0", self.contrastive_weight)
-        _require(self.contrastive_temperature > 0.0, "contrastive_temperature", "> 0", self.contrastive_temperature)
+        _require(0.0 <= self.contrastive_weight < math.inf, "contrastive_weight", ">= 0", self.contrastive_weight)
+        _require(0.0 < self.contrastive_temperature < math.inf, "contrastive_temperature", "> 0",
+                 self.contrastive_temperature)
         _require(self.projection_dim > 0, "projection_dim", "a positive integer", self.projection_dim)
-        _require(self.num_labels >= 2, "num_labels", ">= 2 classes", self.num_labels)
-        check_class_weights(self)
+        check_classes(self)
         schedule = self.token_merge_schedule
         _require(len(schedule) == self.num_hidden_layers and all(isinstance(r, int) and r >= 0 for r in schedule),
                  "token_merge_schedule", f"{self.num_hidden_layers} non-negative integers (one per layer)", schedule)
@@ -291,9 +300,78 @@ def check_class_weights(config: PreTrainedConfig) -> None:
                          f"numbers, one per label of id2label; got {weights!r}. {CLASS_WEIGHTS_HINT}")
 
 
-def _require(condition: bool, field: str, expected: str, value) -> None:
+def require(config: PreTrainedConfig | str, condition: bool, field: str, expected: str, value: object) -> None:
+    """Raise the one-line `ValueError` every config of this package gives for a field it cannot use; `config` is
+    the config or its class name."""
     if not condition:
-        raise ValueError(f"EPIRConfig.{field} must be {expected}; got {value!r}.")
+        owner = config if isinstance(config, str) else type(config).__name__
+        raise ValueError(f"{owner}.{field} must be {expected}; got {value!r}.")
+
+
+_require = partial(require, "EPIRConfig")
+
+
+def check_field_types(config: PreTrainedConfig) -> None:
+    """Raise a `ValueError` naming the first field of this package's config classes whose value has the wrong type.
+
+    A hand-edited `config.json` can hold "28" for 28 or a number where a list belongs; without this check the
+    value reaches a comparison or a layer and fails there with a bare `TypeError`. The types are the classes'
+    annotations, checked by huggingface_hub's strict-dataclass validator, the one transformers' own `@strict`
+    configs use (`float | int` where a whole number is a valid float). Fields of `PreTrainedConfig` itself are
+    transformers' to check.
+    """
+    for cls in type(config).__mro__:
+        if cls is PreTrainedConfig or not issubclass(cls, PreTrainedConfig):
+            continue
+        for field, expected in inspect.get_annotations(cls, eval_str=True).items():
+            value = getattr(config, field)
+            try:
+                type_validator(field, value, expected)
+            except TypeError:
+                raise ValueError(f"{type(config).__name__}.{field} must be of type {_type_name(expected)}; got "
+                                 f"{value!r}.") from None
+
+
+def _type_name(annotation: object) -> str:
+    """`int`, `list[int] | None`, ...; `float | int` reads as `float`, the int being only its whole values."""
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("float | int", "float")
+
+
+def set_default_labels(config: PreTrainedConfig, kwargs: dict) -> None:
+    """Default the labels to the three MEGC2019 classes unless `id2label` or `num_labels` is given, and derive
+    `label2id` from `id2label` when only that is given. Runs before `PreTrainedConfig.__post_init__`, which reads
+    the class ids of `id2label` as integers, so ids that are not whole numbers are named here."""
+    id2label = config.id2label
+    require(config, id2label is None or isinstance(id2label, dict) and all(_is_class_id(i) for i in id2label),
+            "id2label", "a {class id: name} mapping with integer ids", id2label)
+    if id2label is None and kwargs.get("num_labels") is None:
+        config.id2label = dict(EPIR_DEFAULT_LABELS)
+    if config.id2label is not None and config.label2id is None:
+        config.label2id = {label: int(index) for index, label in config.id2label.items()}
+
+
+def _is_class_id(key: object) -> bool:
+    return isinstance(key, int) and not isinstance(key, bool) or isinstance(key, str) and key.isdigit()
+
+
+def check_label_maps(config: PreTrainedConfig) -> None:
+    """`id2label` numbers the classes 0..num_labels-1 with distinct names and `label2id` is its inverse: the
+    classifier's outputs are looked up in the one, training labels in the other."""
+    id2label, count = config.id2label, config.num_labels
+    require(config, sorted(id2label) == list(range(count)), "id2label", f"a {{class id: name}} mapping with the ids "
+            f"0..{count - 1}", id2label)
+    names = list(id2label.values())
+    require(config, all(isinstance(name, str) for name in names) and len(set(names)) == count, "id2label",
+            "a {class id: name} mapping with a distinct name (a string) per class", id2label)
+    inverse = {name: index for index, name in id2label.items()}
+    require(config, config.label2id == inverse, "label2id", f"the inverse of id2label, {inverse}", config.label2id)
+
+
+def check_classes(config: PreTrainedConfig) -> None:
+    """Raise a `ValueError` when `num_labels` or `class_weights`, which every classifier config of this package
+    has, cannot define the classification loss."""
+    require(config, config.num_labels >= 2, "num_labels", ">= 2 classes", config.num_labels)
+    check_class_weights(config)
 
 
 __all__ = ["EPIRConfig", "SavedPipelinesMixin", "TokenStep", "token_schedule"]

@@ -15,12 +15,15 @@ from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import auto_docstring, can_return_tuple
 
 from .configuration_epir import (
-    EPIR_DEFAULT_LABELS,
     SavedPipelinesMixin,
-    check_class_weights,
+    check_classes,
+    check_field_types,
+    check_label_maps,
     drop_class_weights_of_replaced_labels,
+    require,
+    set_default_labels,
 )
-from .flow_classification import check_flow_pixel_values, weighted_cross_entropy
+from .flow_classification import CheckedWeightsLoading, check_flow_pixel_values, weighted_cross_entropy
 from .hub_card import ModelCardMixin
 
 
@@ -44,39 +47,34 @@ class FlowCNNConfig(SavedPipelinesMixin, PreTrainedConfig):
 
     image_size: int = 28
     num_channels: int = 3
-    dropout: float = 0.5
-    label_smoothing: float = 0.0
-    class_weights: list[float] | None = None
+    dropout: float | int = 0.5
+    label_smoothing: float | int = 0.0
+    class_weights: list[float | int] | None = None
 
     def __post_init__(self, **kwargs):
-        if self.id2label is None and kwargs.get("num_labels") is None:
-            self.id2label = dict(EPIR_DEFAULT_LABELS)
-        if self.id2label is not None and self.label2id is None:
-            self.label2id = {label: int(index) for index, label in self.id2label.items()}
+        check_field_types(self)
+        set_default_labels(self, kwargs)
         drop_class_weights_of_replaced_labels(self, kwargs.get("num_labels"))
         super().__post_init__(**kwargs)
+        check_label_maps(self)
         self.check_fields()
 
     def check_fields(self) -> None:
         """Raise a `ValueError` naming the first field whose value cannot build the network."""
-        self.require(self.image_size >= self.min_image_size(), "image_size", f">= {self.min_image_size()}",
-                     self.image_size)
-        self.require(self.num_channels > 0, "num_channels", "a positive integer", self.num_channels)
-        self.require(0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)", self.dropout)
-        self.require(0.0 <= self.label_smoothing < 1.0, "label_smoothing", "in [0, 1)", self.label_smoothing)
-        self.require(self.num_labels >= 2, "num_labels", ">= 2 classes", self.num_labels)
-        check_class_weights(self)
+        require(self, self.image_size >= self.min_image_size(), "image_size", f">= {self.min_image_size()}",
+                self.image_size)
+        require(self, self.num_channels > 0, "num_channels", "a positive integer", self.num_channels)
+        require(self, 0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)", self.dropout)
+        require(self, 0.0 <= self.label_smoothing < 1.0, "label_smoothing", "in [0, 1)", self.label_smoothing)
+        check_classes(self)
 
     def min_image_size(self) -> int:
         """The smallest side the network's pooling leaves at least one cell of."""
         return 1
 
-    def require(self, condition: bool, field: str, expected: str, value: object) -> None:
-        if not condition:
-            raise ValueError(f"{type(self).__name__}.{field} must be {expected}; got {value!r}.")
 
 
-class FlowCNNPreTrainedModel(ModelCardMixin, PreTrainedModel):
+class FlowCNNPreTrainedModel(CheckedWeightsLoading, ModelCardMixin, PreTrainedModel):
     """Base of the baselines: `self.network` maps checked pixel values to logits; the loss is the recipe's
     weighted cross-entropy. Weights start from PyTorch's own initialisation, as in the published codes."""
 

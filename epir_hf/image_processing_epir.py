@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageMode, UnidentifiedImageError
 from transformers.image_processing_backends import PilBackend
 from transformers.image_processing_utils import BatchFeature, get_size_dict
 from transformers.image_utils import SizeDict
@@ -31,9 +32,12 @@ logger = logging.get_logger(__name__)
 NO_FACE_POLICIES = ("error", "full_frame")
 FACE_REGION_SOURCES = ("detected", "already_cropped", "given", "not_cropped", "not_found")
 NO_RELIABLE_MOTION = "no reliable motion"
-_FLOW_OPTIONS = ("do_face_crop", "face_margin", "on_no_face", "flow_method", "flow_size", "min_motion", "align_face",
-                 "match_lighting", "size")
-_CALL_OPTIONS = _FLOW_OPTIONS[:-1] + ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")
+PAIR_OPTIONS = ("do_face_crop", "face_margin", "on_no_face", "flow_method", "flow_size", "min_motion", "align_face",
+                "match_lighting")
+"""The options that decide how a pair of frames becomes a flow image, leaving the model's input (its size and
+scaling) as the model was trained with: the recognition pipeline takes them per call."""
+_FLOW_OPTIONS = PAIR_OPTIONS + ("size",)
+_CALL_OPTIONS = PAIR_OPTIONS + ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")
 _MIN_SIDE = 16
 MIN_MOTION = 0.035
 """Default `min_motion`: the motion of the most moving facial region (pixels of the 128 px face crop, see
@@ -244,11 +248,26 @@ def load_frame(image: Any, name: str = "frame") -> np.ndarray:
 
 
 def load_flow_image(image: Any, name: str = "flow") -> np.ndarray:
-    """A precomputed flow image → float32 [H, W, 3] (u, v, strain) on the 0..255 scale; alpha is dropped."""
+    """A precomputed flow image → float32 [H, W, 3] (u, v, strain) on the 0..255 scale; alpha is dropped.
+
+    A grayscale image is refused with a `ValueError` naming it (and its file): read as a flow it would give
+    u = v = strain. Grayscale means a single channel — a file or PIL image of mode L, LA, 1, I or F, or an array with
+    one channel — or three identical channels that are not constant (a gray image saved in colour). A constant image
+    passes: it is the flow image of two identical frames.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        image, name = _open_file(image, name), f"{name} {os.fspath(image)!r}"
+    if isinstance(image, Image.Image) and ImageMode.getmode(image.mode).basemode == "L":
+        raise ValueError(f"{name}: a flow image needs 3 channels (u, v, strain); this is a single-channel "
+                         f"(mode {image.mode!r}) image")
     image = _to_array(image, name, color=True)
     if image.shape[-1] == 1:
-        raise ValueError(f"{name}: a flow image needs 3 channels (u, v, strain), got a single-channel image")
-    return np.ascontiguousarray(image[..., :3])
+        raise ValueError(f"{name}: a flow image needs 3 channels (u, v, strain); this is a single-channel image")
+    flow = np.ascontiguousarray(image[..., :3])
+    if np.ptp(flow) > 0 and np.array_equal(flow[..., 0], flow[..., 1]) and np.array_equal(flow[..., 1], flow[..., 2]):
+        raise ValueError(f"{name}: a flow image needs 3 channels (u, v, strain); this is a grayscale image stored "
+                         "with 3 identical channels")
+    return flow
 
 
 class EPIRImageProcessor(PilBackend):
@@ -331,6 +350,7 @@ class EPIRImageProcessor(PilBackend):
     def __init__(self, **kwargs: Unpack[EPIRImageProcessorKwargs]):
         super().__init__(**kwargs)
         self.flow_settings()
+        _check_scaling(self.rescale_factor, self.image_mean, self.image_std)
 
     def flow_settings(self, **overrides: Any) -> FlowSettings:
         """This processor's flow options, optionally overridden, validated (a `ValueError` names a bad one)."""
@@ -387,8 +407,9 @@ class EPIRImageProcessor(PilBackend):
         height, width = onset_gray.shape
         if not faces and settings.on_no_face == "error":
             raise ValueError(
-                f"{name}: no face found in the {width}x{height} onset frame. Pass its box in face_boxes=, "
-                "use do_face_crop=False for frames that are already cropped faces, or on_no_face='full_frame'."
+                f"{name}: no face found in the {width}x{height} onset frame. Pass its (x, y, w, h) box (face_box= "
+                "to the pipeline, face_boxes= to the processor), use do_face_crop=False for frames that are already "
+                "cropped faces, or on_no_face='full_frame'."
             )
         if face_index is not None and face_index >= len(faces):
             raise ValueError(f"{name}: face_index={face_index}, but {len(faces)} face(s) were found in the "
@@ -498,7 +519,9 @@ class EPIRImageProcessor(PilBackend):
             kwargs: any constructor option, for this call only.
         """
         flow_kwargs = {key: kwargs[key] for key in _FLOW_OPTIONS if key in kwargs}
-        self.flow_settings(**flow_kwargs)  # clear ValueErrors before transformers' generic type checks
+        # Clear ValueErrors for the flow and scaling options before transformers' generic type checks.
+        self.flow_settings(**flow_kwargs)
+        _check_scaling(*(kwargs.get(key, getattr(self, key)) for key in ("rescale_factor", "image_mean", "image_std")))
         return super().preprocess(images, image_like_kwargs={"flows": flows, "face_boxes": face_boxes}, **kwargs)
 
     def _preprocess_image_like_inputs(self, images: Any, flows: Any = None, face_boxes: Any = None, *,
@@ -528,6 +551,23 @@ class EPIRImageProcessor(PilBackend):
         return BatchFeature(data={"pixel_values": np.stack(pixel_values)}, tensor_type=return_tensors)
 
 
+def _check_scaling(rescale_factor: Any, image_mean: Any, image_std: Any) -> None:
+    """Raise a `ValueError` naming the rescale or normalisation option that would make pixel values NaN or infinite
+    (a NaN mean, an infinite factor, a zero std): the model would then score every input as NaN."""
+    if not _finite_numbers([rescale_factor], nonzero=True):
+        raise ValueError(f"rescale_factor must be a finite non-zero number, got {rescale_factor!r}")
+    for option, value, nonzero in (("image_mean", image_mean, False), ("image_std", image_std, True)):
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if len(values) not in (1, 3) or not _finite_numbers(values, nonzero):
+            raise ValueError(f"{option} must be one number or 3 (for u, v, strain), finite"
+                             f"{' and non-zero' if nonzero else ''}; got {value!r}")
+
+
+def _finite_numbers(values: list, nonzero: bool) -> bool:
+    return all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and (v != 0 or not nonzero)
+               for v in values)
+
+
 def _as_pairs(images: Any) -> list[tuple[Any, Any]]:
     """Normalise `images=` to a list of (onset, apex) pairs, naming the first sample that is not a pair."""
     if not isinstance(images, (list, tuple)) or not images:
@@ -553,4 +593,5 @@ def _as_boxes(face_boxes: Any, count: int) -> list[Any]:
     return list(face_boxes)
 
 
-__all__ = ["EPIRImageProcessor", "FaceRegion", "FlowSettings", "PairFlow", "load_frame", "load_flow_image"]
+__all__ = ["PAIR_OPTIONS", "EPIRImageProcessor", "FaceRegion", "FlowSettings", "PairFlow", "load_frame",
+           "load_flow_image"]

@@ -15,6 +15,7 @@ from dataclasses import field
 import torch
 from torch import nn
 
+from .configuration_epir import require
 from .flow_cnn import FlowCNNConfig, FlowCNNPreTrainedModel, pooled_side
 
 
@@ -43,15 +44,15 @@ class OffApexNetConfig(FlowCNNConfig):
 
     def check_fields(self) -> None:
         super().check_fields()
-        self.require(len(self.flow_channels) > 0 and all(0 <= c < self.num_channels for c in self.flow_channels),
-                     "flow_channels", f"a non-empty list of channel indices in [0, {self.num_channels - 1}]",
-                     self.flow_channels)
-        self.require(len(self.conv_widths) == 2 and all(width > 0 for width in self.conv_widths), "conv_widths",
-                     "two positive integers", self.conv_widths)
-        self.require(self.kernel_size > 0 and self.kernel_size % 2 == 1, "kernel_size", "a positive odd integer",
-                     self.kernel_size)
-        self.require(all(size > 0 for size in self.dense_sizes), "dense_sizes", "positive integers",
-                     self.dense_sizes)
+        require(self, len(self.flow_channels) > 0 and all(0 <= c < self.num_channels for c in self.flow_channels),
+                "flow_channels", f"a non-empty list of channel indices in [0, {self.num_channels - 1}]",
+                self.flow_channels)
+        require(self, len(self.conv_widths) == 2 and all(width > 0 for width in self.conv_widths), "conv_widths",
+                "two positive integers", self.conv_widths)
+        require(self, self.kernel_size > 0 and self.kernel_size % 2 == 1, "kernel_size", "a positive odd integer",
+                self.kernel_size)
+        require(self, all(size > 0 for size in self.dense_sizes), "dense_sizes", "positive integers",
+                self.dense_sizes)
 
     def min_image_size(self) -> int:
         return 4

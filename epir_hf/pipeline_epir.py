@@ -21,13 +21,15 @@ from PIL import Image
 from tqdm.auto import tqdm
 from transformers import BaseImageProcessor, ImageClassificationPipeline, Pipeline, PreTrainedModel
 from transformers.dynamic_module_utils import custom_object_save
+from transformers.image_utils import load_image
 
 from .apex_spotting import APEX_SCORES, ApexScorer
 from .face_crop import check_face_index
 from .face_registration import FaceTracker
+from .flow_image_check import check_flow_image
 from .flow_mirror import FlowMirror, average_with_mirror
 from .hub_card import TrainingRecord, write_model_card
-from .image_processing_epir import FaceRegion, load_flow_image, load_frame
+from .image_processing_epir import PAIR_OPTIONS, FaceRegion, FlowSettings, load_flow_image, load_frame
 from .motion_signal import SPOTTING_SIDE
 from .video_frames import VideoFrames
 
@@ -140,6 +142,12 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
     `face_box=` gives the box outright. A face region whose shorter side is under the processor's minimum face size
     (`flow_size / 2`, 64 px by default) gets a warning naming its size: it is enlarged too much for the flow.
 
+    The image processor's options that decide how the frames become a flow image (`PAIR_OPTIONS`: `do_face_crop`,
+    `face_margin`, `on_no_face`, `flow_method`, `flow_size`, `min_motion`, `align_face`, `match_lighting`) can be
+    given per call and apply to that call only, e.g. `on_no_face="full_frame"` for frames where no face is found or
+    `do_face_crop=False` for frames that are already face crops; a bad value raises the processor's `ValueError`
+    before any work. The model's input size and scaling stay the processor's.
+
     Output per sample: a dict with `predictions` (`[{"label": ..., "score": ...}, ...]`, best first, `top_k` of
     them); `face_box` (x, y, w, h of the frames, or None for whole frames), `face_boxes` (every face found, largest
     first: `face_box` is one of them; empty when the box was given or no face was searched for or found) and
@@ -163,6 +171,8 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
     17
     >>> pipe({"onset": "two_people_onset.png", "apex": "two_people_apex.png"}, face_index=1)["face_box"]
     [412, 160, 118, 118]
+    >>> pipe({"onset": "onset.png", "apex": "apex.png"}, on_no_face="full_frame", flow_method="dis")["face_region"]
+    'not_found'
     ```
     """
 
@@ -182,11 +192,15 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
     def _sanitize_parameters(self, top_k: int | None = None, onset_index: int | None = None,
                              apex_index: int | None = None, apex_score: str | None = None,
                              face_box: Any = None, face_index: int | None = None,
-                             return_token_map: bool | None = None, test_time_flip: bool | None = None, **window: Any):
-        unknown = sorted(set(window) - set(WINDOW_OPTIONS))
+                             return_token_map: bool | None = None, test_time_flip: bool | None = None, **options: Any):
+        unknown = sorted(set(options) - set(WINDOW_OPTIONS) - set(PAIR_OPTIONS))
         if unknown:
             raise ValueError(f"the {TASK} pipeline got unexpected options {unknown}; its video window options are "
-                             f"{list(WINDOW_OPTIONS)}")
+                             f"{list(WINDOW_OPTIONS)} and its image processor options {list(PAIR_OPTIONS)}")
+        window = {key: options[key] for key in WINDOW_OPTIONS if options.get(key) is not None}
+        processor_options = {key: options[key] for key in PAIR_OPTIONS if options.get(key) is not None}
+        if processor_options:
+            self.image_processor.flow_settings(**processor_options)  # a ValueError names a bad one before any work
         if face_index is not None:
             face_index = check_face_index(face_index)
             if face_box is not None:
@@ -195,13 +209,14 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
                                                            ("apex_score", apex_score), ("face_box", face_box),
                                                            ("face_index", face_index))
                              if value is not None}
-        window = {key: value for key, value in window.items() if value is not None}
         if window:
             preprocess_params["window"] = window
         if apex_score is not None and apex_score not in APEX_SCORES:
             raise ValueError(f"apex_score must be one of {APEX_SCORES}, got {apex_score!r}")
         if return_token_map is not None:
             preprocess_params["return_token_map"] = _bool_flag("return_token_map", return_token_map)
+        if processor_options:
+            preprocess_params["processor_options"] = processor_options
         postprocess_params = {}
         if top_k is not None:
             if not isinstance(top_k, int) or top_k < 1:
@@ -214,13 +229,16 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
 
     def preprocess(self, inputs: Any, onset_index: int | None = None, apex_index: int | None = None,
                    apex_score: str = "regional", face_box: Any = None, face_index: int | None = None,
-                   return_token_map: bool = False, window: dict[str, Any] | None = None) -> dict[str, Any]:
+                   return_token_map: bool = False, window: dict[str, Any] | None = None,
+                   processor_options: dict[str, Any] | None = None) -> dict[str, Any]:
         sample = _as_sample(inputs, "input")
         name = sample["name"]
+        processor_options = processor_options or {}
+        settings = self.image_processor.flow_settings(**processor_options)
         if "video" in sample:
             with VideoFrames(sample["video"], name) as video:
                 onset, apex, face_box, meta = self._choose_pair(video, onset_index, apex_index, apex_score,
-                                                               face_box, face_index, window or {})
+                                                               face_box, face_index, window or {}, settings)
         elif onset_index is not None or apex_index is not None or window:
             raise ValueError(f"{name}: onset_index, apex_index and {', '.join(WINDOW_OPTIONS)} apply to videos; "
                              "this is an (onset, apex) pair")
@@ -229,9 +247,9 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
             if face_index is not None:
                 # process_pair still reads the onset as the caller gave it: a grayscale copy whose values all lie
                 # in 0..1 would be read on the 0..1 scale.
-                face_box = self.image_processor.face_region(load_frame(onset, f"{name} onset"), name,
+                face_box = self.image_processor.face_region(load_frame(onset, f"{name} onset"), name, settings,
                                                             face_index=face_index)
-        pair = self.image_processor.process_pair(onset, apex, face_box, name)
+        pair = self.image_processor.process_pair(onset, apex, face_box, name, **processor_options)
         meta.update(face_box=None if pair.region.box is None else list(pair.region.box),
                     face_boxes=[list(box) for box in pair.region.candidates], face_region=pair.region.source,
                     motion=pair.motion, reliable_motion=pair.reliable_motion)
@@ -242,7 +260,7 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
         return {"pixel_values": pixel_values, "meta": meta}
 
     def _choose_pair(self, video: VideoFrames, onset_index: int | None, apex_index: int | None, apex_score: str,
-                     face_box: Any, face_index: int | None, window: dict[str, Any]):
+                     face_box: Any, face_index: int | None, window: dict[str, Any], settings: FlowSettings):
         """Onset frame, apex frame (spotted unless given), the face region used for both, and what was chosen.
 
         Only the onset and apex frames are kept: spotting streams the window and scores each frame's small face
@@ -255,7 +273,7 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
         start, stop = (0, video.count) if apex_index is not None else video.window(**window)
         onset_index = video.check_index(start if onset_index is None else onset_index, "onset_index")
         onset = video.frame(onset_index)
-        region = self.image_processor.face_region(onset, name, face_box=face_box, face_index=face_index)
+        region = self.image_processor.face_region(onset, name, settings, face_box=face_box, face_index=face_index)
         meta = {"onset_index": onset_index}
         if apex_index is not None:
             apex_index = video.check_index(apex_index, "apex_index")
@@ -342,6 +360,11 @@ class FlowImageClassificationPipeline(ImageClassificationPipeline):
     file as a failed base64 decoding. This one averages the class probabilities of the flow and of its mirror (u
     negated) unless `test_time_flip=False`, and names a missing or unreadable file. Input: a flow image (RGB = u, v,
     strain) as a file path, a PIL image or an array, or a list of them; output as the stock pipeline's.
+
+    An image that cannot be a flow image is refused with a `ValueError` naming it: a grayscale image (one channel,
+    or three identical ones), and a photo, told apart by `flow_image_check` (its channels move together, or its
+    third channel is not the optical strain of the first two). Frames and videos go to the
+    `micro-expression-recognition` pipeline.
     """
 
     def __init__(self, *args, **kwargs):
@@ -355,10 +378,12 @@ class FlowImageClassificationPipeline(ImageClassificationPipeline):
         return preprocess_params, forward_params, postprocess_params
 
     def preprocess(self, image: Any, timeout: float | None = None):
-        is_url = isinstance(image, str) and image.startswith(("http://", "https://"))
-        if isinstance(image, (str, os.PathLike)) and not is_url:
-            image = Image.fromarray(load_flow_image(image, "input").astype(np.uint8))
-        return super().preprocess(image, timeout=timeout)
+        if isinstance(image, str) and image.startswith(("http://", "https://")):
+            image = load_image(image, timeout=timeout)
+        name = f"input {os.fspath(image)!r}" if isinstance(image, (str, os.PathLike)) else "input"
+        flow = load_flow_image(image, "input")
+        check_flow_image(flow, name)
+        return super().preprocess(flow, timeout=timeout)
 
     def _forward(self, model_inputs: dict[str, Any], test_time_flip: bool = True) -> dict[str, Any]:
         return {"logits": _classify(self.model, self.mirror, model_inputs["pixel_values"], test_time_flip)[1]}

@@ -14,6 +14,7 @@ from dataclasses import field
 import torch
 from torch import nn
 
+from .configuration_epir import require
 from .flow_cnn import FlowCNNConfig, FlowCNNPreTrainedModel, pooled_side
 
 
@@ -36,9 +37,9 @@ class SSSNetConfig(FlowCNNConfig):
 
     def check_fields(self) -> None:
         super().check_fields()
-        self.require(len(self.conv_widths) == 2 and all(width > 0 for width in self.conv_widths), "conv_widths",
-                     "two positive integers", self.conv_widths)
-        self.require(self.dense_size > 0, "dense_size", "a positive integer", self.dense_size)
+        require(self, len(self.conv_widths) == 2 and all(width > 0 for width in self.conv_widths), "conv_widths",
+                "two positive integers", self.conv_widths)
+        require(self, self.dense_size > 0, "dense_size", "a positive integer", self.dense_size)
 
     def min_image_size(self) -> int:
         return 16

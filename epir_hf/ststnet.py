@@ -14,6 +14,7 @@ from dataclasses import field
 import torch
 from torch import nn
 
+from .configuration_epir import require
 from .flow_cnn import FlowCNNConfig, FlowCNNPreTrainedModel, pooled_side
 
 
@@ -33,8 +34,8 @@ class STSTNetConfig(FlowCNNConfig):
 
     def check_fields(self) -> None:
         super().check_fields()
-        self.require(len(self.stream_widths) > 0 and all(width > 0 for width in self.stream_widths),
-                     "stream_widths", "a non-empty list of positive integers", self.stream_widths)
+        require(self, len(self.stream_widths) > 0 and all(width > 0 for width in self.stream_widths),
+                "stream_widths", "a non-empty list of positive integers", self.stream_widths)
 
     def min_image_size(self) -> int:
         return 4

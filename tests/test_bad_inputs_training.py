@@ -148,7 +148,7 @@ CLASS_WEIGHT_ROWS = [
      r"EPIRConfig\.class_weights must be None or 5 positive numbers.*from_pretrained\(path, num_labels=N, "
      r"ignore_mismatched_sizes=True\)"),
     (EPIRConfig, {"class_weights": [1.0, -1.0, 1.0]}, r"EPIRConfig\.class_weights must be None or 3 positive numbers"),
-    (EPIRConfig, {"class_weights": "balanced"}, r"EPIRConfig\.class_weights must be None or 3 positive numbers"),
+    (EPIRConfig, {"class_weights": "balanced"}, r"EPIRConfig\.class_weights must be of type list\[float\] \| None"),
     (EPIRConfig, {"class_weights": [1.0, float("nan"), 1.0]}, r"EPIRConfig\.class_weights must be None or 3"),
     (STSTNetConfig, {"num_labels": 5, "class_weights": [1.0, 2.0, 3.0]},
      r"STSTNetConfig\.class_weights must be None or 5 positive numbers.*ignore_mismatched_sizes=True"),

@@ -9,8 +9,10 @@ import torch
 from huggingface_hub import ModelCard
 from PIL import Image
 from test_modeling_epir import assert_remote_code_predicts_like
+from test_optical_flow import smooth_field, warp
 from transformers import AutoConfig, AutoModelForImageClassification, pipeline
 
+from dataset_scripts.synthetic import draw_face
 from epir_hf import (
     EPIRImageProcessor,
     OffApexNetConfig,
@@ -102,7 +104,10 @@ def test_save_for_hub_writes_the_baselines_own_card_and_a_working_pipeline(model
     assert model_type in card.data.tags and card.data.inference is False
     assert f"`{type(model).__name__}`" in card.text and "supervised contrastive" not in card.text
     assert f"| parameters | {sum(p.numel() for p in model.parameters()):,} |" in card.text
-    flow = np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    # A flow image the processor computed: the pipeline refuses images that cannot be flow images (random noise too).
+    face = draw_face(np.random.default_rng(0), 128)
+    flow = EPIRImageProcessor(do_face_crop=False, flow_method="dis").compute_flow_image(
+        face, warp(face, smooth_field(128, 1.5, 0)))
     classifier = pipeline("image-classification", model=str(tmp_path), trust_remote_code=True)
     scores = {result["label"]: result["score"] for result in classifier(Image.fromarray(flow), top_k=3)}
     assert set(scores) == set(model.config.id2label.values()) and sum(scores.values()) == pytest.approx(1.0)

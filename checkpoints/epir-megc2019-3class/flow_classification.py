@@ -1,13 +1,17 @@
-"""What every flow classifier of this package does at its boundary: check the input and compute the loss.
+"""What every flow classifier of this package does at its boundary: check the input and the loaded weights, and
+compute the loss.
 
-EPIR and the CNN baselines read the same processor output and are trained by the same LOSO recipe, so they reject
-the same bad inputs with the same message and weigh classes the same way.
+EPIR and the CNN baselines read the same processor output, are saved and loaded the same way and are trained by the
+same LOSO recipe, so they reject the same bad inputs and weights files with the same message and weigh classes the
+same way.
 """
 
 from __future__ import annotations
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
+from transformers import PreTrainedModel
 
 from .configuration_epir import CLASS_WEIGHTS_HINT
 
@@ -24,6 +28,39 @@ def check_flow_pixel_values(pixel_values: torch.Tensor, num_channels: int, image
             or tuple(pixel_values.shape[1:]) != (num_channels, image_size, image_size)):
         raise ValueError(f"pixel_values must have shape {expected} (channels u, v, optical strain); "
                          f"got {tuple(pixel_values.shape)}.")
+    finite = torch.isfinite(pixel_values)
+    if not finite.all():
+        first = tuple(int(i) for i in (~finite).nonzero()[0])
+        raise ValueError(f"pixel_values must be finite; {int((~finite).sum())} value(s) are NaN or infinite (the first "
+                         f"at index {first}: {pixel_values[first].item()}).")
+
+
+class CheckedWeightsLoading:
+    """Loads weights as transformers does, but a weights file that cannot be used fails with its path.
+
+    A truncated or damaged `model.safetensors` otherwise raises safetensors' own error, which names no file, and a
+    file whose values were corrupted to NaN or infinity loads silently and predicts NaN for every input. The check
+    runs once per load, on the tensors read from the file, after transformers has put them in the model.
+    """
+
+    @staticmethod
+    def _load_pretrained_model(model: PreTrainedModel, state_dict: dict | None, checkpoint_files: list[str] | None,
+                               load_config, *args, **kwargs):
+        source = ", ".join(map(str, checkpoint_files)) if checkpoint_files else "the given state_dict"
+        try:
+            loading_info, disk_offload_index = PreTrainedModel._load_pretrained_model(
+                model, state_dict, checkpoint_files, load_config, *args, **kwargs)
+        except SafetensorError as error:
+            raise ValueError(f"{source}: the weights file is incomplete or corrupt ({error}); download or save it "
+                             "again.") from None
+        not_from_file = loading_info.missing_and_mismatched()
+        for name, tensor in model.state_dict().items():
+            if name in not_from_file or tensor.is_meta or not tensor.is_floating_point():
+                continue
+            if not torch.isfinite(tensor).all():
+                raise ValueError(f"{source}: the weights {name!r} hold NaN or infinite values; the file is corrupt, "
+                                 "download or save it again.")
+        return loading_info, disk_offload_index
 
 
 def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, class_weights: list[float] | None,

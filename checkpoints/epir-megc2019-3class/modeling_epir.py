@@ -18,7 +18,7 @@ from .configuration_epir import EPIRConfig
 from .contrastive import ContrastiveProjection, supervised_contrastive_loss
 from .dnspt import DualNormShiftedPatchTokenizer
 from .dtsm import select_tokens
-from .flow_classification import check_flow_pixel_values, weighted_cross_entropy
+from .flow_classification import CheckedWeightsLoading, check_flow_pixel_values, weighted_cross_entropy
 from .hub_card import ModelCardMixin
 from .token_integration import integrate_tokens
 
@@ -172,7 +172,7 @@ class EPIREncoder(nn.Module):
 
 
 @auto_docstring
-class EPIRPreTrainedModel(ModelCardMixin, PreTrainedModel):
+class EPIRPreTrainedModel(CheckedWeightsLoading, ModelCardMixin, PreTrainedModel):
     config_class = EPIRConfig
     config: EPIRConfig
     base_model_prefix = "epir"
