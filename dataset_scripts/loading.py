@@ -42,7 +42,7 @@ from .synthetic import SyntheticCorpus
 from .tasks import Task, get_task
 
 # Bump when the rows or features a loader produces change, so stale caches are not reused.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 
 CORPORA: dict[str, Callable] = {
     "casme2": Casme2,
