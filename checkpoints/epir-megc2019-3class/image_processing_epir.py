@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageMode, UnidentifiedImageError
 from transformers.image_processing_backends import PilBackend
 from transformers.image_processing_utils import BatchFeature, get_size_dict
 from transformers.image_utils import SizeDict
@@ -21,19 +22,27 @@ from transformers.processing_utils import ImagesKwargs, Unpack
 from transformers.utils import logging
 
 from .face_crop import FaceBox, check_box, check_face_index, crop, expand_box, locate_faces
+from .face_registration import FaceTracker
+from .facial_regions import FaceLayout, RegionalMotion
 from .optical_flow import FLOW_METHODS, compute_optical_flow, flow_to_image, min_max_to_uint8, resize_to
+from .photometric import match_lighting
 
 logger = logging.get_logger(__name__)
 
 NO_FACE_POLICIES = ("error", "full_frame")
 FACE_REGION_SOURCES = ("detected", "already_cropped", "given", "not_cropped", "not_found")
 NO_RELIABLE_MOTION = "no reliable motion"
-_FLOW_OPTIONS = ("do_face_crop", "face_margin", "on_no_face", "flow_method", "flow_size", "min_motion", "size")
-_CALL_OPTIONS = _FLOW_OPTIONS[:-1] + ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")
+PAIR_OPTIONS = ("do_face_crop", "face_margin", "on_no_face", "flow_method", "flow_size", "min_motion", "align_face",
+                "match_lighting")
+"""The options that decide how a pair of frames becomes a flow image, leaving the model's input (its size and
+scaling) as the model was trained with: the recognition pipeline takes them per call."""
+_FLOW_OPTIONS = PAIR_OPTIONS + ("size",)
+_CALL_OPTIONS = PAIR_OPTIONS + ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")
 _MIN_SIDE = 16
 MIN_MOTION = 0.035
-"""Default `min_motion`: mean flow magnitude (pixels of the 128 px face crop) below which a pair shows no motion
-that TV-L1 can tell from sensor noise; how it was chosen is in docs/preprocessing.md."""
+"""Default `min_motion`: the motion of the most moving facial region (pixels of the 128 px face crop, see
+`facial_regions`) below which a pair shows no motion that TV-L1 can tell from sensor noise, compression or a change
+of lighting; how it was chosen is in docs/preprocessing.md (experiment E32)."""
 MAX_FACE_UPSCALING = 2
 """How many times a face region may be enlarged to reach `flow_size`: a region whose shorter side is under
 `flow_size / MAX_FACE_UPSCALING` (64 px at the default 128) gets a logged warning naming its size. Beyond 2x, each
@@ -54,6 +63,8 @@ class EPIRImageProcessorKwargs(ImagesKwargs, total=False):
     flow_method: str | None
     flow_size: int | None
     min_motion: float | None
+    align_face: bool | None
+    match_lighting: bool | None
     training_inputs: str | None
 
 
@@ -78,10 +89,14 @@ class FaceRegion:
 class PairFlow:
     """Everything `EPIRImageProcessor.process_pair` computed for one (onset, apex) pair.
 
-    `onset_face` / `apex_face` are the float32 `flow_size`² grayscale crops (0..255), `flow` their float32
-    `[flow_size, flow_size, 2]` onset→apex flow in pixels, `flow_image` the uint8 (u, v, strain) image the model
-    reads, `pixel_values` its float32 (3, H, W) model input, and `motion` the mean flow magnitude in pixels of the
-    `flow_size` crop. Below `min_motion` the pair shows no motion that the flow can tell from noise.
+    `onset_face` / `apex_face` are the float32 `flow_size`² grayscale crops (0..255) — the apex aligned to the onset
+    and given its lighting unless those options are off —, `flow` their float32 `[flow_size, flow_size, 2]`
+    onset→apex flow in pixels, `flow_image` the uint8 (u, v, strain) image the model reads, `pixel_values` its
+    float32 (3, H, W) model input, and `motion` the motion of the most moving facial region in pixels of the
+    `flow_size` crop (`facial_regions`). Below `min_motion` the pair shows no motion that the flow can tell from
+    noise. `aligned` is False when the apex could not be aligned to the onset (then it is cut at the onset's box).
+    Both faces are cut at the onset's box first, so a head that moved by more than a fifth of the face between the
+    two frames cannot be aligned; a video is aligned frame by frame instead (`face_registration`).
     """
 
     region: FaceRegion
@@ -92,6 +107,7 @@ class PairFlow:
     pixel_values: np.ndarray
     motion: float
     min_motion: float
+    aligned: bool = True
 
     @property
     def reliable_motion(self) -> bool:
@@ -108,12 +124,15 @@ class FlowSettings:
     flow_method: str
     flow_size: int
     min_motion: float
+    align_face: bool
+    match_lighting: bool
     height: int
     width: int
 
     def __post_init__(self):
-        if not isinstance(self.do_face_crop, bool):
-            raise ValueError(f"do_face_crop must be True or False, got {self.do_face_crop!r}")
+        for option in ("do_face_crop", "align_face", "match_lighting"):
+            if not isinstance(getattr(self, option), bool):
+                raise ValueError(f"{option} must be True or False, got {getattr(self, option)!r}")
         if not isinstance(self.face_margin, (int, float)) or not 0.0 <= self.face_margin <= 1.0:
             raise ValueError(f"face_margin must be a fraction of the face box in [0, 1], got {self.face_margin!r}")
         if self.on_no_face not in NO_FACE_POLICIES:
@@ -124,7 +143,7 @@ class FlowSettings:
             raise ValueError(f"flow_size must be an integer >= {_MIN_SIDE} (pixels), got {self.flow_size!r}")
         if isinstance(self.min_motion, bool) or not isinstance(self.min_motion, (int, float)) or not (
                 0.0 <= self.min_motion < float("inf")):
-            raise ValueError(f"min_motion must be a mean flow magnitude in pixels >= 0, got {self.min_motion!r}")
+            raise ValueError(f"min_motion must be a regional flow magnitude in pixels >= 0, got {self.min_motion!r}")
         if not (isinstance(self.height, int) and isinstance(self.width, int) and self.height > 0 and self.width > 0):
             raise ValueError(f"size must give a positive height and width, got {self.height}x{self.width}")
 
@@ -221,26 +240,43 @@ def _to_array(image: Any, name: str, color: bool) -> np.ndarray:
 def load_frame(image: Any, name: str = "frame") -> np.ndarray:
     """Any supported frame input → 2-D float32 grayscale on the 0..255 scale (RGB(A) arrays are taken as RGB)."""
     image = _to_array(image, name, color=False)
-    if image.shape[-1] == 1:
-        return np.ascontiguousarray(image[..., 0])
+    red, green, blue = (image[..., min(channel, image.shape[-1] - 1)] for channel in range(3))
+    if image.shape[-1] == 1 or np.array_equal(red, green) and np.array_equal(green, blue):
+        # A gray frame stored in colour is read exactly, as the same frame stored in gray is.
+        return np.ascontiguousarray(red)
     return cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
 
 
 def load_flow_image(image: Any, name: str = "flow") -> np.ndarray:
-    """A precomputed flow image → float32 [H, W, 3] (u, v, strain) on the 0..255 scale; alpha is dropped."""
+    """A precomputed flow image → float32 [H, W, 3] (u, v, strain) on the 0..255 scale; alpha is dropped.
+
+    A grayscale image is refused with a `ValueError` naming it (and its file): read as a flow it would give
+    u = v = strain. Grayscale means a single channel — a file or PIL image of mode L, LA, 1, I or F, or an array with
+    one channel — or three identical channels that are not constant (a gray image saved in colour). A constant image
+    passes: it is the flow image of two identical frames.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        image, name = _open_file(image, name), f"{name} {os.fspath(image)!r}"
+    if isinstance(image, Image.Image) and ImageMode.getmode(image.mode).basemode == "L":
+        raise ValueError(f"{name}: a flow image needs 3 channels (u, v, strain); this is a single-channel "
+                         f"(mode {image.mode!r}) image")
     image = _to_array(image, name, color=True)
     if image.shape[-1] == 1:
-        raise ValueError(f"{name}: a flow image needs 3 channels (u, v, strain), got a single-channel image")
-    return np.ascontiguousarray(image[..., :3])
+        raise ValueError(f"{name}: a flow image needs 3 channels (u, v, strain); this is a single-channel image")
+    flow = np.ascontiguousarray(image[..., :3])
+    if np.ptp(flow) > 0 and np.array_equal(flow[..., 0], flow[..., 1]) and np.array_equal(flow[..., 1], flow[..., 2]):
+        raise ValueError(f"{name}: a flow image needs 3 channels (u, v, strain); this is a grayscale image stored "
+                         "with 3 identical channels")
+    return flow
 
 
 class EPIRImageProcessor(PilBackend):
     r"""
     Turns (onset, apex) frame pairs — or precomputed flow images — into EPIR's `pixel_values`.
 
-    For each pair: face crop → grayscale → resize both crops to `flow_size` → optical flow onset→apex →
-    optical strain → stack (u, v, strain) → resize to `size` → min–max normalise each channel to 0..255 →
-    rescale + normalise with `image_mean` / `image_std`.
+    For each pair: face crop → grayscale → resize both crops to `flow_size` → align the apex to the onset and give
+    it the onset's lighting → optical flow onset→apex → optical strain → stack (u, v, strain) → resize to `size` →
+    min–max normalise each channel to 0..255 → rescale + normalise with `image_mean` / `image_std`.
 
     **Channel order** of `pixel_values[:, c]` and of `compute_flow_image(...)[..., c]`: c = 0 is u (horizontal
     flow, positive = rightwards), c = 1 is v (vertical flow, positive = downwards), c = 2 is the optical strain
@@ -267,10 +303,16 @@ class EPIRImageProcessor(PilBackend):
         flow_method (`str`, defaults to `"tvl1"`): `"tvl1"` (Dual TV-L1, as in the literature), `"dis"` or
             `"farneback"` (faster).
         flow_size (`int`, defaults to 128): side in pixels of the square face crops the flow is computed on.
-        min_motion (`float`, defaults to `MIN_MOTION`): mean flow magnitude, in pixels of the `flow_size` crop,
-            below which a pair is reported as showing "no reliable motion" (a logged warning, and a flag in the
-            pipeline's output): per-channel min–max normalisation would otherwise stretch sensor noise into an
-            input that looks like motion to the model.
+        min_motion (`float`, defaults to `MIN_MOTION`): motion of the most moving facial region (`facial_regions`),
+            in pixels of the `flow_size` crop, below which a pair is reported as showing "no reliable motion" (a
+            logged warning, and a flag in the pipeline's output): per-channel min–max normalisation would otherwise
+            stretch sensor noise into an input that looks like motion to the model.
+        align_face (`bool`, defaults to `True`): align the apex face to the onset face on the nose (rotation and
+            translation, `face_registration`) before the flow, so that a head that moved between the two frames
+            does not show up as facial motion.
+        match_lighting (`bool`, defaults to `True`): give the apex face the onset's lighting (a gain and an offset
+            varying linearly across the face, `photometric`) before the flow, so that a change of exposure or a
+            flickering lamp does not show up as motion.
         size (`dict`, defaults to `{"height": 28, "width": 28}`): size of the flow image fed to the model.
         training_inputs (`str`, *optional*): what the model saved with this processor was trained on, e.g. the
             precomputed flows of a corpus' face crops; written by `run_loso.py --train_full` so that a checkpoint
@@ -295,6 +337,8 @@ class EPIRImageProcessor(PilBackend):
     flow_method = "tvl1"
     flow_size = 128
     min_motion = MIN_MOTION
+    align_face = True
+    match_lighting = True
     training_inputs = None
     size = {"height": 28, "width": 28}
     do_rescale = True
@@ -306,6 +350,7 @@ class EPIRImageProcessor(PilBackend):
     def __init__(self, **kwargs: Unpack[EPIRImageProcessorKwargs]):
         super().__init__(**kwargs)
         self.flow_settings()
+        _check_scaling(self.rescale_factor, self.image_mean, self.image_std)
 
     def flow_settings(self, **overrides: Any) -> FlowSettings:
         """This processor's flow options, optionally overridden, validated (a `ValueError` names a bad one)."""
@@ -362,8 +407,9 @@ class EPIRImageProcessor(PilBackend):
         height, width = onset_gray.shape
         if not faces and settings.on_no_face == "error":
             raise ValueError(
-                f"{name}: no face found in the {width}x{height} onset frame. Pass its box in face_boxes=, "
-                "use do_face_crop=False for frames that are already cropped faces, or on_no_face='full_frame'."
+                f"{name}: no face found in the {width}x{height} onset frame. Pass its (x, y, w, h) box (face_box= "
+                "to the pipeline, face_boxes= to the processor), use do_face_crop=False for frames that are already "
+                "cropped faces, or on_no_face='full_frame'."
             )
         if face_index is not None and face_index >= len(faces):
             raise ValueError(f"{name}: face_index={face_index}, but {len(faces)} face(s) were found in the "
@@ -408,16 +454,29 @@ class EPIRImageProcessor(PilBackend):
         if region.box is not None:
             onset_gray, apex_gray = crop(onset_gray, region.box), crop(apex_gray, region.box)
         side = settings.flow_size
+        # Cropping by hand and passing do_face_crop=False gives the same faces: both are aligned as crops.
         onset_face, apex_face = resize_to(onset_gray, side, side), resize_to(apex_gray, side, side)
+        tracker = FaceTracker(onset_face, (0, 0, side, side), side) if settings.align_face else None
+        apex = None if tracker is None else tracker.align(apex_face)
+        if apex is not None and apex.aligned:
+            apex_face = apex.face
+        elif apex is not None:
+            logger.warning(f"{name}: the apex face could not be aligned to the onset's (correlation "
+                           f"{apex.correlation:.2f} on the nose); it is cut at the onset's box, so head motion "
+                           "between the two frames remains in the flow.")
+        if settings.match_lighting:
+            apex_face = match_lighting(onset_face, apex_face, undo_motion=True)
         flow = compute_optical_flow(onset_face, apex_face, settings.flow_method)
         flow_image = flow_to_image(flow, settings.height, settings.width)
-        motion = float(np.linalg.norm(flow, axis=-1).mean())
+        layout = FaceLayout.for_face(onset_face) if tracker is None else tracker.layout
+        motion = float(RegionalMotion(layout)(flow).max())
         if motion < settings.min_motion:
-            logger.warning(f"{name}: {NO_RELIABLE_MOTION} (mean flow {motion:.3f} px at {side} px, below "
-                           f"min_motion={settings.min_motion}); the scores of such a pair reflect noise.")
+            logger.warning(f"{name}: {NO_RELIABLE_MOTION} (the most moving facial region moved {motion:.3f} px at "
+                           f"{side} px, below min_motion={settings.min_motion}); the scores of such a pair reflect "
+                           "noise.")
         return PairFlow(region=region, onset_face=onset_face, apex_face=apex_face, flow=flow, flow_image=flow_image,
                         pixel_values=self._pixel_values(flow_image, **kwargs), motion=motion,
-                        min_motion=settings.min_motion)
+                        min_motion=settings.min_motion, aligned=apex is None or apex.aligned)
 
     def compute_flow_image(self, onset: Any, apex: Any, face_box: FaceBox | None = None, name: str = "sample",
                            **kwargs: Unpack[EPIRImageProcessorKwargs]) -> np.ndarray:
@@ -460,7 +519,9 @@ class EPIRImageProcessor(PilBackend):
             kwargs: any constructor option, for this call only.
         """
         flow_kwargs = {key: kwargs[key] for key in _FLOW_OPTIONS if key in kwargs}
-        self.flow_settings(**flow_kwargs)  # clear ValueErrors before transformers' generic type checks
+        # Clear ValueErrors for the flow and scaling options before transformers' generic type checks.
+        self.flow_settings(**flow_kwargs)
+        _check_scaling(*(kwargs.get(key, getattr(self, key)) for key in ("rescale_factor", "image_mean", "image_std")))
         return super().preprocess(images, image_like_kwargs={"flows": flows, "face_boxes": face_boxes}, **kwargs)
 
     def _preprocess_image_like_inputs(self, images: Any, flows: Any = None, face_boxes: Any = None, *,
@@ -490,6 +551,23 @@ class EPIRImageProcessor(PilBackend):
         return BatchFeature(data={"pixel_values": np.stack(pixel_values)}, tensor_type=return_tensors)
 
 
+def _check_scaling(rescale_factor: Any, image_mean: Any, image_std: Any) -> None:
+    """Raise a `ValueError` naming the rescale or normalisation option that would make pixel values NaN or infinite
+    (a NaN mean, an infinite factor, a zero std): the model would then score every input as NaN."""
+    if not _finite_numbers([rescale_factor], nonzero=True):
+        raise ValueError(f"rescale_factor must be a finite non-zero number, got {rescale_factor!r}")
+    for option, value, nonzero in (("image_mean", image_mean, False), ("image_std", image_std, True)):
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if len(values) not in (1, 3) or not _finite_numbers(values, nonzero):
+            raise ValueError(f"{option} must be one number or 3 (for u, v, strain), finite"
+                             f"{' and non-zero' if nonzero else ''}; got {value!r}")
+
+
+def _finite_numbers(values: list, nonzero: bool) -> bool:
+    return all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and (v != 0 or not nonzero)
+               for v in values)
+
+
 def _as_pairs(images: Any) -> list[tuple[Any, Any]]:
     """Normalise `images=` to a list of (onset, apex) pairs, naming the first sample that is not a pair."""
     if not isinstance(images, (list, tuple)) or not images:
@@ -515,4 +593,5 @@ def _as_boxes(face_boxes: Any, count: int) -> list[Any]:
     return list(face_boxes)
 
 
-__all__ = ["EPIRImageProcessor", "FaceRegion", "FlowSettings", "PairFlow", "load_frame", "load_flow_image"]
+__all__ = ["PAIR_OPTIONS", "EPIRImageProcessor", "FaceRegion", "FlowSettings", "PairFlow", "load_frame",
+           "load_flow_image"]

@@ -4,20 +4,47 @@ Why: a micro-expression lasts under half a second, but users hand the pipeline w
 frame of a 10-minute 1080p video into memory takes hundreds of gigabytes, while the pipeline needs only two
 frames (onset and apex) and, for apex spotting, one small face crop at a time. `VideoFrames` reads a video file
 through OpenCV's `VideoCapture` as a stream — seeking to single frames when their indices are known — and gives
-frame lists and arrays already in memory the same interface.
+frame lists, arrays already in memory and folders of frame images the same interface.
+
+A container announces how many frames it holds, but a damaged file stops decoding early: the frames actually
+decoded are counted, and a stop before the announced end is reported (a warning, or an error with
+`on_truncated="error"`) instead of passing for the end of the video.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image
+from transformers.utils import logging
 
 from .image_processing_epir import load_frame
+
+logger = logging.get_logger(__name__)
+
+TRUNCATION_POLICIES = ("warn", "error")
+_IMAGE_EXTENSIONS = frozenset(Image.registered_extensions())
+
+
+def _natural_key(name: str) -> list:
+    """Sort key that orders "img2.jpg" before "img10.jpg", as corpora number their frames."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def frame_files(folder: str | os.PathLike, name: str = "video") -> list[str]:
+    """The image files of `folder` in the natural order of their names; a ValueError when it holds none."""
+    files = sorted((entry.name for entry in os.scandir(folder)
+                    if entry.is_file() and os.path.splitext(entry.name)[1].lower() in _IMAGE_EXTENSIONS),
+                   key=_natural_key)
+    if not files:
+        raise ValueError(f"{name}: the folder {os.fspath(folder)!r} holds no image files to read as frames")
+    return [os.path.join(folder, file) for file in files]
 
 
 def _frame_index(value: Any, label: str, name: str) -> int:
@@ -33,21 +60,33 @@ def _seconds(value: Any, label: str, name: str) -> float:
 
 
 class VideoFrames:
-    """The grayscale frames (2-D float32, 0..255) of a video file, a list of frames or a (T, H, W[, C]) array.
+    """The grayscale frames (2-D float32, 0..255) of a video file, a folder of frame images, a list of frames or a
+    (T, H, W[, C]) array.
 
     Use as a context manager so that a video file is closed. `count` is the number of frames when the source
-    says (a container's count can be missing), `fps` the frame rate of a video file (None for frames in memory).
+    says (a container's count can be missing), `fps` the frame rate: the container's for a video file, or `fps`
+    when given (which overrides it; frames in memory and folders have none otherwise). The frames of a folder are
+    its image files in the natural order of their names ("img2" before "img10").
+
+    `decoded` counts the frames read so far in order; when a video file stops decoding before the `count` its
+    container announced, `truncated` becomes True and, by `on_truncated`, a warning is logged ("warn") or a
+    `ValueError` is raised ("error").
     """
 
-    def __init__(self, source: Any, name: str = "video"):
+    def __init__(self, source: Any, name: str = "video", fps: float | None = None, on_truncated: str = "warn"):
         self.name = name
+        if on_truncated not in TRUNCATION_POLICIES:
+            raise ValueError(f"{name}: on_truncated must be one of {TRUNCATION_POLICIES}, got {on_truncated!r}")
+        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps)
+                                or fps <= 0):
+            raise ValueError(f"{name}: fps must be a positive number of frames per second, got {fps!r}")
+        self.on_truncated, self.decoded, self.truncated = on_truncated, 0, False
         self._capture = None
         self._position = None  # index of the frame the capture reads next
+        if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
+            source = frame_files(source, name)
         if isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
-            if os.path.isdir(path):
-                raise ValueError(f"{name}: {path!r} is a folder, not a video file; pass a video file, or a list of "
-                                 "the frame image paths in temporal order")
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"{name}: no such video file: {path!r}")
             capture = cv2.VideoCapture(path)
@@ -56,13 +95,14 @@ class VideoFrames:
                 raise ValueError(f"{name}: OpenCV could not open {path!r} as a video")
             self._capture, self._position = capture, 0
             count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-            fps = float(capture.get(cv2.CAP_PROP_FPS))
+            container_fps = float(capture.get(cv2.CAP_PROP_FPS))
             self.count = count if count > 0 else None
-            self.fps = fps if math.isfinite(fps) and fps > 0 else None
+            self.fps = fps if fps is not None else container_fps if math.isfinite(container_fps) and container_fps > 0 \
+                else None
             self._source = path
         else:
             self._frames = source
-            self.count, self.fps = len(source), None
+            self.count, self.fps = len(source), fps
             self._source = None
 
     def __enter__(self) -> VideoFrames:
@@ -127,13 +167,27 @@ class VideoFrames:
             if self._capture is None:
                 if index >= self.count:
                     return
-                yield index, self.frame(index)
+                frame = self.frame(index)
             else:
                 frame = self._read(index)
                 if frame is None:
+                    self._stopped(index)
                     return
-                yield index, frame
+            self.decoded = max(self.decoded, index + 1)
+            yield index, frame
             index += 1
+
+    def _stopped(self, index: int) -> None:
+        """Decoding ended at `index`: the end of the video, or a damaged file if its container announced more."""
+        if self.count is None or index >= self.count:
+            return
+        self.truncated = True
+        message = (f"{self.name}: decoding stopped at frame {index} of the {self.count} frames its container "
+                   f"announces ({self._source!r} is damaged or incomplete); frames {index} to {self.count - 1} are "
+                   "missing")
+        if self.on_truncated == "error":
+            raise ValueError(message)
+        logger.warning(message + "; the result covers the frames decoded")
 
     def _read(self, index: int) -> np.ndarray | None:
         """Frame `index` of the video file as grayscale float32, or None past its end; seeks only when the capture
@@ -149,4 +203,4 @@ class VideoFrames:
         return gray.astype(np.float32)
 
 
-__all__ = ["VideoFrames"]
+__all__ = ["TRUNCATION_POLICIES", "VideoFrames", "frame_files"]
