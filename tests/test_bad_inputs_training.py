@@ -1,6 +1,6 @@
 """Bad input to training, the LOSO runner, the composite flow release, the recognition pipeline's frame indices and
 the training-cost benchmark: each is one row of a table below, and each gets a one-line error naming the input and
-what was expected (docs/errors-training.md lists the classes).
+what was expected (docs/errors.md lists the classes).
 
 A new case is one more row: the argument list (or JSON argument file), the table's input, and the message expected.
 """
