@@ -11,7 +11,7 @@ checkpoint with `trust_remote_code=True`.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, is_dataclass
 from typing import Any
 
 import numpy as np
@@ -32,9 +32,15 @@ THRESHOLD_OPTIONS = tuple(field.name for field in fields(SpottingThresholds))
 
 
 def _thresholds(value: Any) -> SpottingThresholds:
-    """`thresholds=`: a `SpottingThresholds`, or a dict of some of its fields (the others keep their defaults)."""
+    """`thresholds=`: a `SpottingThresholds`, or a dict of some of its fields (the others keep their defaults).
+
+    A `SpottingThresholds` from the installed package is taken too when this pipeline runs as remote code from a
+    saved folder, where its own copy of the class is a different type with the same fields.
+    """
     if isinstance(value, SpottingThresholds):
         return value
+    if is_dataclass(value) and type(value).__name__ == SpottingThresholds.__name__:
+        value = asdict(value)
     if not isinstance(value, dict) or set(value) - set(THRESHOLD_OPTIONS):
         raise ValueError(f"thresholds must be a SpottingThresholds or a dict with keys among {list(THRESHOLD_OPTIONS)},"
                          f" got {value!r}")
