@@ -97,13 +97,16 @@ class FaceLayout:
 
     def slices(self, box: Box) -> tuple[slice, slice]:
         """The (rows, columns) of this face that a template box covers (at least one pixel each)."""
-        def pixel(fraction: float, axis: int) -> int:
-            return int(np.clip(round((self._shift[axis] + self._scale * fraction) * self.side), 0, self.side))
+        def span(start: float, end: float, axis: int) -> slice:
+            # A part laid out past the face's edge (eyes found far apart push the chin below it) keeps the edge's
+            # last pixel, so that every region can be measured.
+            first, last = (int(np.clip(round((self._shift[axis] + self._scale * fraction) * self.side), 0, self.side))
+                           for fraction in (start, end))
+            first = min(first, self.side - 1)
+            return slice(first, max(first + 1, last))
 
         left, right, top, bottom = box
-        rows = slice(pixel(top, 1), max(pixel(top, 1) + 1, pixel(bottom, 1)))
-        columns = slice(pixel(left, 0), max(pixel(left, 0) + 1, pixel(right, 0)))
-        return rows, columns
+        return span(top, bottom, 1), span(left, right, 0)
 
 
 class RegionalMotion:
