@@ -129,6 +129,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="crop i draws its noise and motions from rng([seed, i])")
     parser.add_argument("--threshold", type=float, default=EPIRImageProcessor.min_motion,
                         help="min_motion to report the pass rates for (default: the processor's)")
+    parser.add_argument("--motions_csv", type=Path, default=None,
+                        help="also write every pair's motion (crop, row, motion) to this CSV, to read the rows at "
+                             "other thresholds; it is derived from the licensed crops, so keep it out of the repo")
     args = parser.parse_args()
     if args.data_dir is None or not (Path(args.data_dir) / "labels.csv").is_file():
         parser.error(f"--data_dir (or EPIR_COMPOSITE_DIR) must be the composite release with labels.csv; got "
@@ -139,6 +142,7 @@ def main() -> None:
     logging.get_logger("epir_hf.image_processing_epir").setLevel(logging.ERROR)  # most still pairs warn, by design
     side = processor.flow_size
     motions: dict[str, list[float]] = {}
+    measured = []
     started = time.perf_counter()
     for index, name in enumerate(tqdm(names, desc="apex crops")):
         crop = cv2.imread(str(Path(args.data_dir) / "apex" / name), cv2.IMREAD_GRAYSCALE)
@@ -150,7 +154,10 @@ def main() -> None:
         rng = np.random.default_rng([args.seed, index])
         for row, (onset, apex) in pairs(crop.astype(np.float32), side, rng).items():
             motions.setdefault(row, []).append(processor.process_pair(onset, apex, name=name).motion)
+            measured.append((name, row, motions[row][-1]))
     elapsed = time.perf_counter() - started
+    if args.motions_csv is not None:
+        pd.DataFrame(measured, columns=["crop", "row", "motion"]).to_csv(args.motions_csv, index=False)
     print(f"{len(names)} real apex crops, each resized to {side} px, frames rounded to 8 bits; TV-L1 flow, apex "
           f"aligned to the onset and lit like it (the processor's defaults); motion of the most moving facial region "
           f"in px at {side} px; seed {args.seed}")

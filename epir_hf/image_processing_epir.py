@@ -35,10 +35,13 @@ _FLOW_OPTIONS = ("do_face_crop", "face_margin", "on_no_face", "flow_method", "fl
                  "match_lighting", "size")
 _CALL_OPTIONS = _FLOW_OPTIONS[:-1] + ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")
 _MIN_SIDE = 16
-MIN_MOTION = 0.035
+MIN_MOTION = 0.5
 """Default `min_motion`: the motion of the most moving facial region (pixels of the 128 px face crop, see
 `facial_regions`) below which a pair shows no motion that TV-L1 can tell from sensor noise, compression or a change
-of lighting; how it was chosen is in docs/preprocessing.md (experiment E32)."""
+of lighting. It is the largest 99th percentile that still real faces reach under sensor noise, JPEG compression, a
+grey-level step, a flicker, an exposure step and a lighting gradient (experiment E32, docs/preprocessing.md). Motions
+of micro-expression size measure less (a 1.2 px lip-corner pull on a 224 px crop: 0.16 px, median), so they are
+flagged too: the check vouches for large motions only."""
 MAX_FACE_UPSCALING = 2
 """How many times a face region may be enlarged to reach `flow_size`: a region whose shorter side is under
 `flow_size / MAX_FACE_UPSCALING` (64 px at the default 128) gets a logged warning naming its size. Beyond 2x, each
