@@ -39,10 +39,13 @@ scaling) as the model was trained with: the recognition pipeline takes them per 
 _FLOW_OPTIONS = PAIR_OPTIONS + ("size",)
 _CALL_OPTIONS = PAIR_OPTIONS + ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")
 _MIN_SIDE = 16
-MIN_MOTION = 0.035
+MIN_MOTION = 0.5
 """Default `min_motion`: the motion of the most moving facial region (pixels of the 128 px face crop, see
 `facial_regions`) below which a pair shows no motion that TV-L1 can tell from sensor noise, compression or a change
-of lighting; how it was chosen is in docs/preprocessing.md (experiment E32)."""
+of lighting. It is the largest 99th percentile that still real faces reach under sensor noise, JPEG compression, a
+grey-level step, a flicker, an exposure step and a lighting gradient (experiment E32, docs/preprocessing.md). Motions
+of micro-expression size measure less (a 1.2 px lip-corner pull on a 224 px crop: 0.16 px, median), so they are
+flagged too: the check vouches for large motions only."""
 MAX_FACE_UPSCALING = 2
 """How many times a face region may be enlarged to reach `flow_size`: a region whose shorter side is under
 `flow_size / MAX_FACE_UPSCALING` (64 px at the default 128) gets a logged warning naming its size. Beyond 2x, each
@@ -472,8 +475,8 @@ class EPIRImageProcessor(PilBackend):
         motion = float(RegionalMotion(layout)(flow).max())
         if motion < settings.min_motion:
             logger.warning(f"{name}: {NO_RELIABLE_MOTION} (the most moving facial region moved {motion:.3f} px at "
-                           f"{side} px, below min_motion={settings.min_motion}); the scores of such a pair reflect "
-                           "noise.")
+                           f"{side} px, below min_motion={settings.min_motion}): the flow cannot tell a motion this "
+                           "small from sensor noise or a change of lighting, so the scores may reflect those.")
         return PairFlow(region=region, onset_face=onset_face, apex_face=apex_face, flow=flow, flow_image=flow_image,
                         pixel_values=self._pixel_values(flow_image, **kwargs), motion=motion,
                         min_motion=settings.min_motion, aligned=apex is None or apex.aligned)

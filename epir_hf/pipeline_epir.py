@@ -152,11 +152,11 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
     them); `face_box` (x, y, w, h of the frames, or None for whole frames), `face_boxes` (every face found, largest
     first: `face_box` is one of them; empty when the box was given or no face was searched for or found) and
     `face_region` (how the face was found: "detected", "already_cropped" when the frames are face crops and are
-    used whole, "given", "not_cropped" or "not_found"); `motion` (mean flow magnitude in pixels of the `flow_size`
-    face crop) and `reliable_motion` (False below the processor's `min_motion`: the pair shows no motion the flow
-    can tell from noise, so the scores mean nothing; a warning is logged too). Videos add `onset_index`,
-    `apex_index` and, when spotted, `apex_scores` (one per frame of `window`, the [first, last + 1) frames
-    searched).
+    used whole, "given", "not_cropped" or "not_found"); `motion` (the motion of the most moving facial region in
+    pixels of the `flow_size` face crop, see `facial_regions`) and `reliable_motion` (False below the processor's
+    `min_motion`: the pair shows no motion the flow can tell from noise, so the scores mean nothing; a warning is
+    logged too). Videos add `onset_index`, `apex_index` and, when spotted, `apex_scores` (one per frame of `window`,
+    the [first, last + 1) frames searched).
     `return_token_map=True` adds `token_map` (float32 0/1 mask of the patches DTSM kept, upsampled to the
     `flow_size` face crop), `face` (that apex face crop, uint8) and `flow_image` (the uint8 (u, v, strain) image
     the model read).
