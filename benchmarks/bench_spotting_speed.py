@@ -39,7 +39,7 @@ import json, resource, sys, time
 from transformers import pipeline
 import epir_hf
 checkpoint, video = sys.argv[1:3]
-spot = pipeline("micro-expression-spotting", model=checkpoint)
+spot = pipeline("micro-expression-spotting", model=checkpoint, trust_remote_code=True)
 started = time.perf_counter()
 result = spot(video, progress=False)
 wall = time.perf_counter() - started
