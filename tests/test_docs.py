@@ -79,7 +79,7 @@ def test_model_index_values_are_recomputed_from_the_committed_predictions():
     card = ModelCard.load(REPO_ROOT / "model_card.md")
     for result in card.data.eval_results:
         assert "mean of seeds 1-3" in result.metric_name, result.metric_name
-        mean = table[CARD_METRICS[result.metric_type]][0]
+        mean = table[CARD_METRICS[result.metric_type]]["mean"]
         assert result.metric_value == round(mean, 4), (result.metric_name, result.metric_value, mean)
 
 
@@ -113,8 +113,8 @@ def cited_figures(folder: Path, metric) -> dict:
     mean ± std (the seed table)."""
     from epir_hf.training.seed_table import seed_table
 
-    def text(figure: float | tuple[float, float]) -> str:
-        return f"{figure[0]:.4f} ± {figure[1]:.4f}" if isinstance(figure, tuple) else f"{figure:.4f}"
+    def text(figure: float | dict[str, float]) -> str:
+        return f"{figure['mean']:.4f} ± {figure['std']:.4f}" if isinstance(figure, dict) else f"{figure:.4f}"
 
     seeds = sorted(folder.glob("seed*"))
     if seeds:
