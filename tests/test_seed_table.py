@@ -130,3 +130,15 @@ def test_main_prints_the_ensemble_row_from_results_files(tmp_path, capsys):
     seeds_mean, ensemble = table["overall"]["accuracy"]["mean"], table["ensemble"]["overall"]["accuracy"]
     assert [seeds_mean, ensemble] == pytest.approx([0.75, 0.5])
     assert "ensemble of seeds [1, 2]" in capsys.readouterr().out
+
+
+def test_committed_summaries_name_their_figures_and_are_the_seed_tables_of_their_runs():
+    """Every results/*/summary.json holds {"mean", "std"} per figure, equal to the seed table of its seeds' results."""
+    summaries = sorted((Path(__file__).resolve().parents[1] / "results").glob("*/summary.json"))
+    assert summaries
+    for path in summaries:
+        summary = json.loads(path.read_text())
+        table = seed_table.seed_table([seed_table.load_results(run) for run in sorted(path.parent.glob("seed*"))])
+        assert summary["seeds"] == table["seeds"], path
+        assert {key: summary[key] for key in ("overall", "per_corpus")} == {
+            key: table[key] for key in ("overall", "per_corpus")}, path
