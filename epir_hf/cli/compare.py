@@ -35,7 +35,7 @@ def format_comparison(comparison: dict) -> str:
             interval = f"{figures['difference']:+.4f} [{bounds}]{separated}"
             cells.append(f"{figures['a']:>7.4f} {figures['b']:>7.4f} {interval:<27}")
         lines.append(f"{name:<9}{group['subjects']:>9}  " + "  ".join(cells))
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def main(argv: list[str] | None = None) -> int:
