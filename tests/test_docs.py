@@ -1,5 +1,6 @@
 """The front door: README and model card within their sizes, the card parseable by the Hub with honest entries only."""
 
+import functools
 import re
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def test_model_index_values_are_recomputed_from_the_committed_predictions():
     card = ModelCard.load(REPO_ROOT / "model_card.md")
     for result in card.data.eval_results:
         assert "mean of seeds 1-3" in result.metric_name, result.metric_name
-        mean = table[CARD_METRICS[result.metric_type]][0]
+        mean = table[CARD_METRICS[result.metric_type]]["mean"]
         assert result.metric_value == round(mean, 4), (result.metric_name, result.metric_value, mean)
 
 
@@ -113,8 +114,8 @@ def cited_figures(folder: Path, metric) -> dict:
     mean ± std (the seed table)."""
     from epir_hf.training.seed_table import seed_table
 
-    def text(figure: float | tuple[float, float]) -> str:
-        return f"{figure[0]:.4f} ± {figure[1]:.4f}" if isinstance(figure, tuple) else f"{figure:.4f}"
+    def text(figure: float | dict[str, float]) -> str:
+        return f"{figure['mean']:.4f} ± {figure['std']:.4f}" if isinstance(figure, dict) else f"{figure:.4f}"
 
     seeds = sorted(folder.glob("seed*"))
     if seeds:
@@ -129,23 +130,46 @@ def cited_figures(folder: Path, metric) -> dict:
             for column, (section, corpus, name) in RESULT_COLUMNS.items() if section in sections}
 
 
+@functools.cache
+def recomputed_figures(folder: Path) -> dict:
+    """`cited_figures` of `folder`, computed once per test session (several tests check the same runs)."""
+    from epir_hf.training import load_metric
+
+    return cited_figures(folder, load_metric())
+
+
 def test_rows_naming_a_results_folder_are_recomputed_from_its_predictions():
     """A README or card row naming a run folder shows that run's figures (for a folder of seeds, their mean ± std),
     recomputed from its committed folds, to 4 decimals."""
-    from epir_hf.training import load_metric
-
     cited = {document: rows_citing_results((REPO_ROOT / document).read_text())
              for document in ("README.md", "model_card.md")}
     headline_and_oracle_runs = {"megc2019-honest-60ep", "megc2019-oracle-60ep", "megc2019-oracle-100ep-constant"}
     for document, rows in cited.items():
         assert headline_and_oracle_runs <= {folder for folder, _ in rows}, (document, rows)
-    metric, computed = load_metric(), {}
     for document, rows in cited.items():
         for folder, cells in rows:
-            if folder not in computed:
-                computed[folder] = cited_figures(REPO_ROOT / "results" / folder, metric)
             checked = [column for column in cells if column in RESULT_COLUMNS]
             assert checked, (document, folder, cells)
             for column in checked:
-                expected = computed[folder].get(column, "(not computed for this run)")
+                expected = recomputed_figures(REPO_ROOT / "results" / folder).get(column, "(not computed for this run)")
                 assert cells[column] == expected, (document, folder, column, cells[column], expected)
+
+
+def test_results_readme_states_each_runs_recomputed_uf1_and_uar():
+    """results/README.md's row of a run (or of its seeds) states its UF1 and UAR (mean ± std for seeds), and the UF1 of
+    each corpus it names, as its committed folds give them."""
+    checked = []
+    for line in (REPO_ROOT / "results" / "README.md").read_text().splitlines():
+        named = re.match(r"\| `([^`/]+)[^`]*`", line)
+        folder = REPO_ROOT / "results" / named.group(1) if named else None
+        if folder is None or not ((folder / "run_config.json").is_file() or list(folder.glob("seed*"))):
+            continue
+        figures = recomputed_figures(folder)
+        for column in ("UF1", "UAR"):
+            assert figures[column] in line, (folder.name, column, figures[column])
+        for corpus in ("CASME II", "SAMM", "SMIC"):  # a corpus's UF1, its mean over seeds for a row of seeds
+            if f"{corpus} 0." in line:
+                mean = figures[f"{corpus} UF1"].split(" ± ")[0]
+                assert f"{corpus} {mean}" in line, (folder.name, corpus, mean)
+        checked.append(folder.name)
+    assert {"megc2019-honest-60ep", "e28-lodo-epir", "e28-lodo-ststnet-own"} <= set(checked), checked

@@ -100,6 +100,8 @@ def test_tiny_synthetic_loso_learns_and_writes_every_output(reference_run, capsy
     assert results["config"]["hidden_size"] == TINY_MODEL["hidden_size"]
     assert results["training"]["num_train_epochs"] == 60 and results["seed"] == 42
     assert results["time_s"]["this_invocation"] > 0
+    # the instruction set of each fold's CPU kernels, counted over the folds (a resumed run may mix several)
+    assert results["fold_cpu_capability"] == {results["versions"]["cpu_capability"]: len(SUBJECTS)}
 
     on_disk = json.loads((output_dir / "results.json").read_text())
     assert on_disk["metrics"] == results["metrics"]
@@ -115,6 +117,7 @@ def test_tiny_synthetic_loso_learns_and_writes_every_output(reference_run, capsy
         assert record["epoch"] == 60 and record["protocol"] == "honest"
         assert record["train_samples"] == overall["num_samples"] - len(record["references"])
         assert record["predictions"] == np.argmax(record["logits"], axis=1).tolist()
+        assert record["cpu_capability"] == results["versions"]["cpu_capability"]
     # No leftovers of interrupted atomic writes, no checkpoints inside folds.
     assert not [path for path in output_dir.rglob("*") if path.name.startswith(".") or "checkpoint" in path.name]
 
@@ -328,8 +331,9 @@ def test_seeds_run_in_subfolders_and_summarize(assets, tmp_path, capsys):
     assert [results["seed"] for results in output["seeds"]] == [1, 2]
     summary = json.loads((tmp_path / "seeds" / "summary.json").read_text())
     assert summary["seeds"] == [1, 2] and set(summary["overall"]) == {"uf1", "uar", "accuracy"}
+    assert all(set(figures) == {"mean", "std"} for figures in summary["overall"].values())
     assert summary["ensemble"]["overall"]["num_samples"] == len(SUBJECTS) * SYNTHETIC["samples_per_subject"]
-    assert "mean ± std over seeds" in capsys.readouterr().out
+    assert "mean ± sample std over seeds" in capsys.readouterr().out
     # Each seed's folder is the run --seed gives on its own.
     run_loso_module().main(synthetic_argv(assets, tmp_path / "one", "--seed", "2", "--folds", SUBJECTS[0], epochs=1))
     assert fold_records(tmp_path / "one")[SUBJECTS[0]] == fold_records(tmp_path / "seeds" / "seed2")[SUBJECTS[0]]
@@ -739,6 +743,20 @@ def test_results_record_versions_when_run_from_a_source_checkout(monkeypatch):
     assert versions["epir_hf"] == "source checkout (not installed)"
     assert versions["torch"] and versions["device"]
     assert isinstance(versions["cpu_capability"], str) and versions["cpu_capability"]
+
+
+def test_results_count_the_cpu_instruction_sets_of_the_folds():
+    """Folds trained on several CPUs (a resumed or merged run) are told apart; folds of older versions say so."""
+    from epir_hf.training import RunConfig, compute_results
+
+    config = RunConfig(protocol="honest", seed=1, dataset="synthetic", label_names=["a", "b"],
+                       subjects=["s1", "s2", "s3"], model_config={}, training={}, recipe={})
+    fold = {"sample_ids": ["x"], "datasets": ["synthetic"], "references": [0], "predictions": [0], "epoch": 1,
+            "time_s": 1.0}
+    records = [{**fold, "subject": "s1", "cpu_capability": "AVX2"}, {**fold, "subject": "s2",
+               "cpu_capability": "AVX512"}, {**fold, "subject": "s3"}]
+    counted = compute_results(records, config)["fold_cpu_capability"]
+    assert counted == {"AVX2": 1, "AVX512": 1, "not recorded": 1}
 
 
 @pytest.mark.real_data

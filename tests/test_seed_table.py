@@ -34,8 +34,8 @@ def test_mean_and_sample_std_over_seeds(tmp_path, capsys):
         paths.append(str(run))
     table = seed_table.main(paths)
     assert table["seeds"] == [1, 2, 3]
-    assert table["overall"]["uf1"] == pytest.approx((0.65, np.std([0.60, 0.70, 0.65], ddof=1)))
-    assert table["per_corpus"]["casme2"]["uar"] == pytest.approx((0.81, 0.1))
+    assert table["overall"]["uf1"] == pytest.approx({"mean": 0.65, "std": np.std([0.60, 0.70, 0.65], ddof=1)})
+    assert table["per_corpus"]["casme2"]["uar"] == pytest.approx({"mean": 0.81, "std": 0.1})
     assert "uf1 0.6500 ± 0.0500" in capsys.readouterr().out
 
 
@@ -127,5 +127,18 @@ def test_main_prints_the_ensemble_row_from_results_files(tmp_path, capsys):
         paths.append(str(tmp_path / f"r{seed}" / "results.json"))
     table = seed_table.main([*paths, "--ensemble"])
     # Each seed alone is right on both samples or on one; the averaged probabilities predict class 1 for both.
-    assert [table["overall"]["accuracy"][0], table["ensemble"]["overall"]["accuracy"]] == pytest.approx([0.75, 0.5])
+    seeds_mean, ensemble = table["overall"]["accuracy"]["mean"], table["ensemble"]["overall"]["accuracy"]
+    assert [seeds_mean, ensemble] == pytest.approx([0.75, 0.5])
     assert "ensemble of seeds [1, 2]" in capsys.readouterr().out
+
+
+def test_committed_summaries_name_their_figures_and_are_the_seed_tables_of_their_runs():
+    """Every results/*/summary.json holds {"mean", "std"} per figure, equal to the seed table of its seeds' results."""
+    summaries = sorted((Path(__file__).resolve().parents[1] / "results").glob("*/summary.json"))
+    assert summaries
+    for path in summaries:
+        summary = json.loads(path.read_text())
+        table = seed_table.seed_table([seed_table.load_results(run) for run in sorted(path.parent.glob("seed*"))])
+        assert summary["seeds"] == table["seeds"], path
+        assert {key: summary[key] for key in ("overall", "per_corpus")} == {
+            key: table[key] for key in ("overall", "per_corpus")}, path

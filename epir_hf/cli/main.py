@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 
 from ..training.cli import run_command
-from . import spot
+from . import compare, spot
 
-COMMANDS = {"spot": spot.main}
+COMMANDS = {"spot": spot.main, "compare": compare.main}
 
 
 def main(argv: list[str] | None = None) -> int:

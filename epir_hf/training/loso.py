@@ -31,6 +31,7 @@ from .progress import FoldProgress
 from .results import (
     RESULTS_FILENAME,
     compute_results,
+    cpu_capability,
     load_metric,
     read_fold_records,
     summary_line,
@@ -126,6 +127,7 @@ def run_fold(subject: str, data: LOSOData, config: PreTrainedConfig, args: Train
         "global_step": run.global_step,
         "train_loss": run.train_loss,
         "world_size": state.num_processes,
+        "cpu_capability": cpu_capability(),
         "time_s": time.perf_counter() - start,
         **extra,
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,6 +118,9 @@ def compute_results(records: Sequence[dict], run_config: RunConfig, metric: Eval
         "metrics": metrics,
         "confusion_matrix": confusion_matrix(references, predictions, num_labels).tolist(),
         "time_s": {"sum_over_folds": float(sum(record["time_s"] for record in records))},
+        # Counted over the folds, since a resumed or merged run may have trained them on several CPUs (`versions` is
+        # the environment of the process that scored them); folds of older versions lack it: "not recorded".
+        "fold_cpu_capability": dict(Counter(record.get("cpu_capability", "not recorded") for record in records)),
         "config": run_config.model_config,
         "training": run_config.training,
         "recipe": run_config.recipe,
@@ -230,7 +234,13 @@ def environment_versions() -> dict:
         "accelerate": accelerate.__version__,
         "evaluate": evaluate.__version__,
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu",
-        # The vector instruction set torch's CPU kernels dispatch to (e.g. AVX2, AVX512): runs with the same seed and
-        # torch build give bit-identical folds only on the same one, because the kernels round differently.
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_capability": cpu_capability(),
     }
+
+
+def cpu_capability() -> str:
+    """The vector instruction set torch's CPU kernels dispatch to (e.g. AVX2, AVX512): runs with the same seed and
+    torch build give bit-identical folds only on the same one, because the kernels round differently."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()

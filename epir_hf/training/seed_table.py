@@ -1,8 +1,9 @@
-"""Mean ± standard deviation over seeds of finished LOSO runs, and their seed ensemble.
+"""Mean ± sample standard deviation over seeds of finished LOSO runs, and their seed ensemble.
 
 A row of the model card is several seeds of one recipe: the runs must share protocol, dataset and settings apart from
 the seed, and be complete (every fold scored), because a mean over runs that cover different subjects would not be a
-LOSO number. The standard deviation is the sample one (ddof = 1) across seeds. The ensemble averages each held-out
+LOSO number. The standard deviation is the sample one (ddof = 1) across seeds; summary.json names both figures
+(`{"mean": ..., "std": ...}`) so that no reader has to guess which is which. The ensemble averages each held-out
 sample's class probabilities (softmax of the logits each run saved) over the runs: no choice is made on a test
 subject, so under `honest` it is an honest number too, at the training cost of every run it averages.
 
@@ -47,7 +48,8 @@ def comparable_settings(results: dict) -> dict:
 
 
 def seed_table(runs: list[dict]) -> dict:
-    """{"seeds", "overall": {metric: (mean, std)}, "per_corpus": {corpus: {metric: (mean, std)}}}."""
+    """{"seeds", "overall": {metric: {"mean", "std"}}, "per_corpus": {corpus: {metric: {"mean", "std"}}}}; "std" is
+    the sample standard deviation (ddof = 1)."""
     if len(runs) < 2:
         raise ValueError(f"A mean ± std needs at least 2 runs; got {len(runs)}.")
     for results in runs:
@@ -62,9 +64,9 @@ def seed_table(runs: list[dict]) -> dict:
         raise ValueError(f"Seeds repeat: {seeds}.")
 
     def stats(scores: list[dict]) -> dict:
-        return {metric: (float(np.mean([s[metric] for s in scores])), float(np.std([s[metric] for s in scores],
-                                                                                   ddof=1)))
-                for metric in METRICS}
+        values = {metric: [score[metric] for score in scores] for metric in METRICS}
+        return {metric: {"mean": float(np.mean(figures)), "std": float(np.std(figures, ddof=1))}
+                for metric, figures in values.items()}
 
     corpora = sorted(runs[0]["metrics"].get("per_corpus", {}))
     return {"seeds": seeds, "overall": stats([results["metrics"]["overall"] for results in runs]),
@@ -95,7 +97,8 @@ def seed_ensemble(run_dirs: list[str | Path]) -> dict:
 def print_rows(overall: dict, per_corpus: dict) -> None:
     """The overall row, then one per corpus: `metric mean ± std` for seed statistics, `metric value` for a score."""
     for name, scores in [("overall", overall), *per_corpus.items()]:
-        cells = [f"{metric} {value[0]:.4f} ± {value[1]:.4f}" if isinstance(value, tuple) else f"{metric} {value:.4f}"
+        cells = [f"{metric} {value['mean']:.4f} ± {value['std']:.4f}" if isinstance(value, dict)
+                 else f"{metric} {value:.4f}"
                  for metric, value in scores.items() if metric in METRICS]
         print(f"  {name:<10} " + "  ".join(cells))
 
@@ -105,7 +108,8 @@ def summarize_seeds(run_dirs: list[str | Path], ensemble: bool = True) -> dict:
     overall and per-corpus scores when `ensemble`; printed as it is computed."""
     runs = [load_results(path) for path in run_dirs]
     table = seed_table(runs)
-    print(f"{runs[0]['protocol']} protocol, {runs[0]['dataset']}, seeds {table['seeds']} (mean ± std over seeds)")
+    print(f"{runs[0]['protocol']} protocol, {runs[0]['dataset']}, seeds {table['seeds']} (mean ± sample std over "
+          "seeds)")
     print_rows(table["overall"], table["per_corpus"])
     if ensemble:
         scores = seed_ensemble(run_dirs)

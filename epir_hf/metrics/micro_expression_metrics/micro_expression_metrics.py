@@ -84,20 +84,29 @@ class MicroExpressionMetrics(evaluate.Metric):
         index = {label: i for i, label in enumerate(labels)}
         confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
         np.add.at(confusion, ([index[r] for r in references.tolist()], [index[p] for p in predictions.tolist()]), 1)
-        true_positives = np.diag(confusion).astype(np.float64)
-        support = confusion.sum(axis=1)
-        predicted = confusion.sum(axis=0)
-        f1 = _safe_divide(2 * true_positives, support + predicted)
-        recall = _safe_divide(true_positives, support)
+        f1, recall = class_scores(confusion)
         return {
             "uf1": float(f1.mean()),
             "uar": float(recall.mean()),
-            "accuracy": float(true_positives.sum() / len(references)),
+            "accuracy": float(np.trace(confusion) / len(references)),
             "per_class_f1": f1.tolist(),
             "per_class_recall": recall.tolist(),
             "labels": labels,
             "num_samples": int(len(references)),
         }
+
+
+def class_scores(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class F1 and recall of confusion matrices (rows = true class, columns = predicted; any leading axes).
+
+    Public so that a bootstrap can score thousands of resampled confusion matrices at once with the very definitions
+    of this module, instead of calling `compute` once per draw.
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    true_positives = np.diagonal(confusion, axis1=-2, axis2=-1)
+    support = confusion.sum(axis=-1)
+    predicted = confusion.sum(axis=-2)
+    return _safe_divide(2 * true_positives, support + predicted), _safe_divide(true_positives, support)
 
 
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
