@@ -7,6 +7,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from .configuration_ensemble import EnsembleConfig
 from .configuration_epir import EPIRConfig
 from .image_processing_epir import EPIRImageProcessor
+from .modeling_ensemble import EnsembleClassifierOutput, EnsembleForImageClassification, EnsemblePreTrainedModel
 from .modeling_epir import (
     EPIRForImageClassification,
     EPIRImageClassifierOutput,
@@ -14,7 +15,6 @@ from .modeling_epir import (
     EPIRModelOutput,
     EPIRPreTrainedModel,
 )
-from .modeling_ensemble import EnsembleClassifierOutput, EnsembleForImageClassification, EnsemblePreTrainedModel
 from .offapexnet import OffApexNetConfig, OffApexNetForImageClassification, OffApexNetPreTrainedModel
 from .pipeline_epir import MicroExpressionRecognitionPipeline, push_to_hub, save_for_hub
 from .pipeline_spotting import MicroExpressionSpottingPipeline
