@@ -17,6 +17,7 @@ from epir_hf import (
     OffApexNetConfig,
     SSSNetConfig,
     STSTNetConfig,
+    push_to_hub,
     save_for_hub,
 )
 from epir_hf.flow_mirror import FlowMirror, average_with_mirror
@@ -140,3 +141,16 @@ def test_both_pipelines_run_the_saved_ensemble_without_epir_hf(ensemble, saved, 
     assert [p["score"] for p in predictions] == pytest.approx([p["score"] for p in expected[0]], abs=1e-5)
     assert [(e["apex_frame"], e.get("predictions", [{}])[0].get("label")) for e in events] == [
         (e["apex_frame"], e.get("predictions", [{}])[0].get("label")) for e in expected[1]]
+
+
+def test_push_to_hub_publishes_the_ensemble_with_its_members_code(ensemble, mocked_hub):
+    push_to_hub(ensemble, EPIRImageProcessor(flow_method="dis"), "someone/ensemble")
+    snapshot = mocked_hub.snapshot("someone/ensemble")
+    config = json.loads((snapshot / "config.json").read_text())
+    assert config["model_type"] == "me-ensemble" and "micro-expression-spotting" in config["custom_pipelines"]
+    assert {"modeling_ensemble.py", "modeling_epir.py", "offapexnet.py", "pipeline_epir.py"} <= {
+        path.name for path in snapshot.iterdir()}
+    assert 'model="someone/ensemble"' in (snapshot / "README.md").read_text()
+    reloaded = AutoModelForImageClassification.from_pretrained(snapshot).eval()
+    with torch.no_grad():
+        assert torch.equal(reloaded(pixel_values=flows()).logits, ensemble(pixel_values=flows()).logits)
