@@ -1,11 +1,13 @@
-"""EPIR for Hugging Face transformers: importing this package registers every EPIR class, and the CNN baselines
-STSTNet, OFF-ApexNet and SSSNet, with the Auto classes and the pipeline registry."""
+"""EPIR for Hugging Face transformers: importing this package registers every EPIR class, the CNN baselines
+STSTNet, OFF-ApexNet and SSSNet, and their ensemble with the Auto classes and the pipeline registry."""
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from .configuration_ensemble import EnsembleConfig
 from .configuration_epir import EPIRConfig
 from .image_processing_epir import EPIRImageProcessor
+from .modeling_ensemble import EnsembleClassifierOutput, EnsembleForImageClassification, EnsemblePreTrainedModel
 from .modeling_epir import (
     EPIRForImageClassification,
     EPIRImageClassifierOutput,
@@ -30,10 +32,12 @@ EPIRForImageClassification.register_for_auto_class("AutoModelForImageClassificat
 AutoImageProcessor.register(EPIRConfig, image_processor_classes={"pil": EPIRImageProcessor,
                                                                  "torchvision": EPIRImageProcessor}, exist_ok=True)
 EPIRImageProcessor.register_for_auto_class("AutoImageProcessor")
-# The baselines: the same Auto classes and remote-code export, so the LOSO runner builds any of them from its config.
+# The baselines and the ensemble: the same Auto classes and remote-code export, so the LOSO runner builds any of them
+# from its config.
 for _config, _classifier in ((STSTNetConfig, STSTNetForImageClassification),
                              (OffApexNetConfig, OffApexNetForImageClassification),
-                             (SSSNetConfig, SSSNetForImageClassification)):
+                             (SSSNetConfig, SSSNetForImageClassification),
+                             (EnsembleConfig, EnsembleForImageClassification)):
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
     AutoModelForImageClassification.register(_config, _classifier, exist_ok=True)
     _config.register_for_auto_class()
@@ -43,7 +47,8 @@ PIPELINE_REGISTRY.register_pipeline("micro-expression-recognition", pipeline_cla
 PIPELINE_REGISTRY.register_pipeline("micro-expression-spotting", pipeline_class=MicroExpressionSpottingPipeline,
                                     pt_model=AutoModelForImageClassification, type="video")
 
-CONFIG_CLASSES = {config.model_type: config for config in (EPIRConfig, STSTNetConfig, OffApexNetConfig, SSSNetConfig)}
+CONFIG_CLASSES = {config.model_type: config for config in (EPIRConfig, STSTNetConfig, OffApexNetConfig, SSSNetConfig,
+                                                          EnsembleConfig)}
 """The models this package trains and evaluates, by `model_type`."""
 
 __all__ = [
@@ -55,6 +60,10 @@ __all__ = [
     "EPIRModel",
     "EPIRModelOutput",
     "EPIRPreTrainedModel",
+    "EnsembleClassifierOutput",
+    "EnsembleConfig",
+    "EnsembleForImageClassification",
+    "EnsemblePreTrainedModel",
     "MicroExpressionRecognitionPipeline",
     "MicroExpressionSpottingPipeline",
     "OffApexNetConfig",

@@ -13,6 +13,10 @@ predicts the held-out one; UF1 / UAR / accuracy are computed on the predictions 
     # split the folds over machines, then pool them
     python examples/run_loso.py ... --fold_shard 0/2 --output_dir runs/a   (and 1/2 -> runs/b)
     python examples/run_loso.py merge runs/a runs/b --output_dir runs/composite
+    # an ensemble: each fold trains every member (same seed and recipe) and averages their class probabilities;
+    # or pool the members' finished runs into the same ensemble run
+    python examples/run_loso.py ... --model_type me-ensemble --members epir,ststnet,offapexnet,sssnet
+    python examples/run_loso.py ensemble runs/epir runs/ststnet runs/offapexnet runs/sssnet --output_dir runs/ens
     # one model on all subjects, saved (and optionally pushed) with its processor
     python examples/run_loso.py --dataset ... --train_full --output_dir runs/full [--push_to_hub --hub_model_id ID]
 
@@ -33,6 +37,7 @@ from pathlib import Path
 import torch
 
 from epir_hf.training import FoldError, LOSOExperiment, merge_runs, parse_loso_arguments
+from epir_hf.training.ensemble import pool_runs_by_seed
 from epir_hf.training.experiment import check_output_dir
 from epir_hf.training.results import summary_line
 
@@ -49,13 +54,30 @@ def merge_main(argv: list[str]) -> dict:
     return results
 
 
+def ensemble_main(argv: list[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="run_loso.py ensemble", description=(
+        "Pool finished runs of different models (same folds, seed and recipe) into their equal-weight ensemble: the "
+        "run that --model_type me-ensemble --members ... trains."))
+    parser.add_argument("inputs", nargs="+", help="output dirs of the members' runs (single runs, or --seeds folders)")
+    parser.add_argument("--output_dir", required=True, help="where the ensemble's folds and results are written")
+    args = parser.parse_args(argv)
+    check_output_dir(args.output_dir)
+    pooled = pool_runs_by_seed(args.inputs, args.output_dir)
+    for results in pooled["seeds"] if "seeds" in pooled else [pooled]:
+        seed_dir = f"seed{results['seed']}" if "seeds" in pooled else ""
+        print(summary_line(results, Path(args.output_dir) / seed_dir), flush=True)
+    return pooled
+
+
 def main(argv: list[str] | None = None) -> dict | Path | None:
-    """Run LOSO (or `--train_full`, or `merge`); returns the results on the main process (with `--seeds`: each
-    seed's results and the summary)."""
+    """Run LOSO (or `--train_full`, or `merge`, or `ensemble`); returns the results on the main process (with
+    `--seeds`: each seed's results and the summary)."""
     started_at = time.perf_counter()
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["merge"]:
         return merge_main(argv[1:])
+    if argv[:1] == ["ensemble"]:
+        return ensemble_main(argv[1:])
     loso_args, training_args = parse_loso_arguments(argv)
     training_logger = logging.getLogger("epir_hf.training")
     if not training_logger.handlers:

@@ -26,6 +26,7 @@ from transformers import AutoConfig, AutoModelForImageClassification, pipeline
 from dataset_scripts import load_me_dataset
 from dataset_scripts.synthetic import draw_face
 from epir_hf import (
+    EnsembleConfig,
     EPIRConfig,
     EPIRImageProcessor,
     OffApexNetConfig,
@@ -34,7 +35,13 @@ from epir_hf import (
 )
 from epir_hf.pipeline_epir import TASK, FlowImageClassificationPipeline
 
-CONFIGS = {"epir": EPIRConfig, "ststnet": STSTNetConfig, "offapexnet": OffApexNetConfig, "sssnet": SSSNetConfig}
+
+def small_ensemble(**fields) -> EnsembleConfig:
+    return EnsembleConfig(members=[STSTNetConfig(), SSSNetConfig()], **fields)
+
+
+CONFIGS = {"epir": EPIRConfig, "ststnet": STSTNetConfig, "offapexnet": OffApexNetConfig, "sssnet": SSSNetConfig,
+           "me-ensemble": small_ensemble}
 TINY_EPIR = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, projection_dim=16)
 
 
@@ -107,7 +114,7 @@ WEIGHTS_FILES = [
 ]
 
 
-@pytest.mark.parametrize("model_type", ["epir", "ststnet"])
+@pytest.mark.parametrize("model_type", ["epir", "ststnet", "me-ensemble"])
 @pytest.mark.parametrize("case, corrupt, message", WEIGHTS_FILES, ids=[row[0] for row in WEIGHTS_FILES])
 def test_unusable_weights_files_are_named(model_type, case, corrupt, message, tmp_path):
     make_model(model_type).save_pretrained(tmp_path)
@@ -149,6 +156,23 @@ CONFIG_FIELDS = [
     ("sssnet", {"class_weights": 5}, "SSSNetConfig.class_weights must be of type list[float] | None; got 5."),
     ("sssnet", {"label2id": {"negative": "0", "positive": "1", "surprise": "2"}},
      "SSSNetConfig.label2id must be the inverse of id2label"),
+    ("me-ensemble", {"members": []}, "EnsembleConfig.members must be a non-empty list of member configs (model_type "
+                                     "one of epir, ststnet, offapexnet, sssnet); got []."),
+    ("me-ensemble", {"members": "ststnet,sssnet"}, "EnsembleConfig.members must be of type list[dict]"),
+    ("me-ensemble", {"members": [{"model_type": "vit"}]},
+     "EnsembleConfig.members[0] must be a config (or config dict) with a model_type of epir, ststnet, offapexnet, "
+     "sssnet; got a dict with model_type 'vit'."),
+    ("me-ensemble", {"members": [{"model_type": "ststnet"}, {"model_type": "sssnet", "dropout": "0.5"}]},
+     "EnsembleConfig.members[1]: SSSNetConfig.dropout must be of type float; got '0.5'."),
+    ("me-ensemble", {"members": [{"model_type": "ststnet"}, {"model_type": "sssnet", "image_size": 32}]},
+     "EnsembleConfig.members must read the same input: member 0 (ststnet) reads 3×28×28 flow, member 1 (sssnet) "
+     "3×32×32."),
+    ("me-ensemble", {"members": [{"model_type": "ststnet"}, {"model_type": "sssnet", "id2label": {"0": "a", "1": "b"},
+                                                              "label2id": {"a": 0, "b": 1}}]},
+     "EnsembleConfig.members must share their classes: member 0 (ststnet) has id2label {0: 'negative', 1: "
+     "'positive', 2: 'surprise'}, member 1 (sssnet) has {0: 'a', 1: 'b'}."),
+    ("me-ensemble", {"id2label": {"0": "x", "1": "y", "2": "z"}, "label2id": {"x": 0, "y": 1, "z": 2}},
+     "EnsembleConfig.id2label must be the members' classes {0: 'negative', 1: 'positive', 2: 'surprise'}"),
 ]
 
 

@@ -46,6 +46,21 @@ ARGUMENT_ROWS = [
     (["--seed", "-1"], r"--seed must be an integer in \[0, 4294967295\]; got -1\."),
     (["--data_seed", "4294967296"], r"--data_seed must be an integer in \[0, 4294967295\] \(or unset\)"),
     (["--dataloader_num_workers", "-1"], r"--dataloader_num_workers must be an integer >= 0; got -1\."),
+    (["--members", "epir,ststnet"], r"--members names the members of --model_type me-ensemble; got --model_type "
+                                    r"epir \(the default\)\."),
+    (["--model_type", "me-ensemble"], r"--model_type me-ensemble needs its members: --members \(e\.g\. "
+                                      r"epir,ststnet,offapexnet,sssnet\) or --config_name"),
+    (["--model_type", "me-ensemble", "--members", "epir,vit"], r"--members must be different model types among "
+                                                               r"epir, ststnet, offapexnet, sssnet.*got 'epir,vit'"),
+    (["--model_type", "me-ensemble", "--members", "epir,epir"], r"--members must be different model types"),
+    (["--model_type", "me-ensemble", "--members", "epir,me-ensemble"], r"--members must be different model types"),
+    (["--model_type", "me-ensemble", "--members", "epir,sssnet", "--protocol", "oracle-epoch"],
+     r"--protocol cannot be given with --model_type me-ensemble, which trains the honest protocol only"),
+    (["--model_type", "me-ensemble", "--members", "epir,sssnet", "--config_overrides", "dropout=0.1"],
+     r"--config_overrides cannot be given with --model_type me-ensemble, which trains members at their default "
+     r"configs"),
+    (["--model_type", "me-ensemble", "--members", "epir,sssnet", "--label_smoothing", "0.1"],
+     r"--label_smoothing cannot be given with --model_type me-ensemble"),
 ]
 
 
@@ -75,6 +90,8 @@ OUTPUT_DIR_ROWS = [
      "--train_full", FileNotFoundError, r"--data_dir '.*/data/megc2019_composite' does not exist"),
     ("merge {tmp}/runs_a {tmp}/runs_b --output_dir {tmp}/runs/merged", FileNotFoundError,
      r"runs_a is not a LOSO output dir"),
+    ("ensemble {tmp}/runs_a {tmp}/runs_b --output_dir {tmp}/runs/ensemble", FileNotFoundError,
+     r"runs_a is not a folder: pass the output dir of a finished run_loso.py run"),
 ]
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 logger = logging.get_logger(__name__)
 
 TASK = "micro-expression-recognition"
+ENSEMBLE_TYPE = "me-ensemble"
 CARD_TAGS = ["micro-expression-recognition", "optical-flow"]
 # What each model type is, for the card's title and introduction: (name, paper, what it is).
 MODEL_DESCRIPTIONS = {
@@ -138,18 +139,20 @@ def model_card(model: PreTrainedModel, folder: str | os.PathLike, image_processo
     """
     config = model.config
     record_versions = record.versions if record is not None else library_versions()
-    if config.model_type not in MODEL_DESCRIPTIONS:
-        raise ValueError(f"model_card writes cards for the model types {sorted(MODEL_DESCRIPTIONS)}, got a model of "
-                         f"type {config.model_type!r}")
-    name, paper, description = MODEL_DESCRIPTIONS[config.model_type]
-    data = ModelCardData(library_name="transformers", license="apache-2.0", tags=[*CARD_TAGS, config.model_type],
-                         inference=False)
+    members = config.member_configs() if config.model_type == ENSEMBLE_TYPE else []
+    for model_type in [config.model_type, *(member.model_type for member in members)]:
+        if model_type not in MODEL_DESCRIPTIONS and model_type != ENSEMBLE_TYPE:
+            raise ValueError(f"model_card writes cards for the model types {sorted(MODEL_DESCRIPTIONS)} and their "
+                             f"ensembles, got a model of type {model_type!r}")
+    name, introduction = _introduction(config.model_type, [member.model_type for member in members])
+    tags = [*CARD_TAGS, *dict.fromkeys([config.model_type, *(member.model_type for member in members)])]
+    data = ModelCardData(library_name="transformers", license="apache-2.0", tags=tags, inference=False)
     labels = [config.id2label[index] for index in sorted(config.id2label)]
     model_id = repo_id or (record.hub_model_id if record is not None else None) or "path/to/this/folder"
     usage = _pipeline_usage(model_id) if runs_pipeline(folder) else _model_usage(model_id, config)
     sections = [
         f"# {name} micro-expression classifier ({', '.join(labels)})",
-        f"{name} ({paper}) is {description}. {INPUT_NOTE}",
+        f"{introduction} {INPUT_NOTE}",
         usage,
         _requirements_section(pip_requirements(folder)),
         _training_data_section(record),
@@ -160,6 +163,19 @@ def model_card(model: PreTrainedModel, folder: str | os.PathLike, image_processo
         INTENDED_USE,
     ]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(section for section in sections if section) + "\n")
+
+
+def _introduction(model_type: str, member_types: list[str]) -> tuple[str, str]:
+    """The model's name for the card's title, and the sentence that says what it is (and, for an ensemble, what its
+    members are)."""
+    if model_type != ENSEMBLE_TYPE:
+        name, paper, description = MODEL_DESCRIPTIONS[model_type]
+        return name, f"{name} ({paper}) is {description}."
+    names = [MODEL_DESCRIPTIONS[member][0] for member in member_types]
+    members = [f"{name} ({MODEL_DESCRIPTIONS[member][1]})" for name, member in zip(names, member_types)]
+    listed = members[0] if len(members) == 1 else f"{', '.join(members[:-1])} and {members[-1]}"
+    return " + ".join(names), (f"An equal-weight ensemble of {listed}, each trained on its own: its class "
+                               "probabilities are the mean of its members' (`EnsembleForImageClassification`).")
 
 
 def runs_pipeline(folder: str | os.PathLike) -> bool:
@@ -288,13 +304,25 @@ def _model_section(model: PreTrainedModel, image_processor: Any) -> str:
         ("classes", ", ".join(f"{index}: {config.id2label[index]}" for index in sorted(config.id2label))),
         ("input", f"{config.num_channels} × {config.image_size}² flow"),
         *(_epir_rows(config) if config.model_type == "epir" else []),
-        ("loss", _loss_summary(config)),
-        ("parameters", f"{sum(parameter.numel() for parameter in model.parameters()):,}"),
+        *(_member_rows(model) if config.model_type == ENSEMBLE_TYPE else [("loss", _loss_summary(config))]),
+        ("parameters", f"{_parameters(model):,}"),
     ]
     if image_processor is not None and hasattr(image_processor, "flow_method"):
         rows.append(("optical flow (image processor)", str(image_processor.flow_method)))
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
     return f"## Model\n\n`{type(model).__name__}`; the full config is `config.json`.\n\n| | |\n|---|---|\n{table}"
+
+
+def _parameters(model: PreTrainedModel) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def _member_rows(model: PreTrainedModel) -> list[tuple[str, str]]:
+    """One row per member of an ensemble (its parameters and loss), then how their outputs are combined."""
+    rows = [(f"member {index}: {MODEL_DESCRIPTIONS[member.config.model_type][0]}",
+             f"{_parameters(member):,} parameters; {_loss_summary(member.config)}")
+            for index, member in enumerate(model.members)]
+    return [*rows, ("output", "log of the mean of the members' class probabilities")]
 
 
 def _epir_rows(config) -> list[tuple[str, str]]:

@@ -21,6 +21,7 @@ from transformers import BaseImageProcessor, HfArgumentParser, PreTrainedConfig,
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
 
 from .. import CONFIG_CLASSES
+from ..configuration_ensemble import EnsembleConfig
 from ..flow_mirror import FlowMirror
 from .augmentation import FlowAugmentation
 from .files import read_json
@@ -31,6 +32,10 @@ from .trainer import TrainingRecipe
 PREPROCESSING_WORKERS_HELP = (
     "Processes that compute the flows from a corpus' frames (datasets.map num_proc; default: this process alone). A "
     "raw corpus' flow pass takes hours on one core; the inputs are the same with any number.")
+
+
+ENSEMBLE_TYPE = EnsembleConfig.model_type
+ModelType = Literal["epir", "ststnet", "offapexnet", "sssnet", "me-ensemble"]
 
 
 def check_preprocessing_workers(value: int | None) -> None:
@@ -55,9 +60,13 @@ class LOSOArguments:
     inner_folds: int = field(default=5, metadata={
         "help": "inner-val only: training subjects are split into this many groups, each held out once "
                 "(0 = one group per subject, a full inner LOSO)."})
-    model_type: Literal["epir", "ststnet", "offapexnet", "sssnet"] | None = field(default=None, metadata={
-        "help": "The model to evaluate: EPIR or a CNN baseline (STSTNet, OFF-ApexNet, SSSNet). Default: the "
-                "--config_name's model type, or epir."})
+    model_type: ModelType | None = field(default=None, metadata={
+        "help": "The model to evaluate: EPIR, a CNN baseline (STSTNet, OFF-ApexNet, SSSNet), or an ensemble of them "
+                "(me-ensemble, with --members). Default: the --config_name's model type, or epir."})
+    members: str | None = field(default=None, metadata={
+        "help": "--model_type me-ensemble: its members' model types, comma-separated (e.g. "
+                "epir,ststnet,offapexnet,sssnet). Each fold trains every member at its default config with the same "
+                "recipe and seed, and averages their class probabilities (honest protocol only)."})
     fold_by: Literal["subject", "dataset"] = field(default="subject", metadata={
         "help": "subject: leave-one-subject-out. dataset: leave-one-database-out, one fold per corpus."})
     folds: str | None = field(default=None, metadata={
@@ -133,8 +142,53 @@ class LOSOArguments:
             if any("=" not in item for item in self.config_overrides.split(",")):
                 raise ValueError(f"--config_overrides must be 'key=value,key=value' or a JSON object; "
                                  f"got {self.config_overrides!r}.")
+        self.check_ensemble()
         if self.config_name is None:  # otherwise checked against the loaded config, before the data
-            self.check_config_overrides(CONFIG_CLASSES[self.model_type or "epir"]())
+            self.check_config_overrides(self.default_config())
+
+    def member_types(self) -> list[str]:
+        """`--members` as a list of model types (empty when not given)."""
+        if self.members is None:
+            return []
+        items = [item.strip() for item in self.members.split(",")]
+        known = [model_type for model_type in CONFIG_CLASSES if model_type != ENSEMBLE_TYPE]
+        if not items or any(item not in known for item in items) or len(set(items)) != len(items):
+            raise ValueError(f"--members must be different model types among {', '.join(known)}, comma-separated "
+                             f"(e.g. {','.join(known)}); got {self.members!r}.")
+        return items
+
+    def default_config(self) -> PreTrainedConfig:
+        """The default config of `--model_type` (EPIR's when not given); for an ensemble, of its `--members`."""
+        if self.model_type == ENSEMBLE_TYPE:
+            return CONFIG_CLASSES[ENSEMBLE_TYPE](members=[CONFIG_CLASSES[member]() for member in self.member_types()])
+        return CONFIG_CLASSES[self.model_type or "epir"]()
+
+    def check_ensemble(self, ensemble: bool | None = None) -> None:
+        """The settings an ensemble cannot take, refused before any data is read: each member trains at its default
+        config (a saved ensemble config, `--config_name`, sets others), from scratch, under the honest protocol.
+        `ensemble`: whether the model is one (default: whether `--model_type` says so)."""
+        ensemble = self.model_type == ENSEMBLE_TYPE if ensemble is None else ensemble
+        if self.members is not None and not ensemble:
+            raise ValueError(f"--members names the members of --model_type {ENSEMBLE_TYPE}; got --model_type "
+                             f"{self.model_type or 'epir (the default)'}.")
+        if not ensemble:
+            return
+        if (self.members is None) == (self.config_name is None):
+            raise ValueError(f"--model_type {ENSEMBLE_TYPE} needs its members: --members (e.g. "
+                             "epir,ststnet,offapexnet,sssnet) or --config_name (a saved ensemble config), one of "
+                             "them.")
+        self.member_types()
+        refused = [("--protocol", self.protocol != "honest", "the honest protocol only (an epoch chosen per "
+                    "member is not the ensemble's)"),
+                   ("--config_overrides", self.config_overrides, "members at their default configs (a saved "
+                    "ensemble config, --config_name, sets others)"),
+                   ("--label_smoothing", self.label_smoothing is not None, "members at their default configs"),
+                   ("--contrastive_weight", self.contrastive_weight is not None, "members at their default configs"),
+                   ("--model_name_or_path", self.model_name_or_path, "members trained from scratch")]
+        for flag, given, supported in refused:
+            if given:
+                raise ValueError(f"{flag} cannot be given with --model_type {ENSEMBLE_TYPE}, which trains "
+                                 f"{supported}.")
 
     def seed_list(self) -> list[int]:
         """`--seeds` as a list (empty when not given)."""

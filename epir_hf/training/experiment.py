@@ -25,6 +25,7 @@ from huggingface_hub.utils import validate_repo_id
 from transformers import AutoConfig, PreTrainedConfig
 
 from .. import CONFIG_CLASSES
+from ..configuration_ensemble import EnsembleConfig
 from ..image_processing_epir import EPIRImageProcessor
 from .arguments import LOSOArguments, LOSOTrainingArguments, training_signature
 from .folds import loso_subjects, select_folds
@@ -72,7 +73,7 @@ def load_starting_config(loso_args: LOSOArguments) -> PreTrainedConfig:
     """`--config_name`, or the default config of `--model_type` (EPIR's by default); the overrides are checked
     against it."""
     if not loso_args.config_name:
-        config = CONFIG_CLASSES[loso_args.model_type or "epir"]()
+        config = loso_args.default_config()
     else:
         config = load_pretrained(AutoConfig.from_pretrained, "--config_name", loso_args.config_name)
         if config.model_type not in CONFIG_CLASSES:
@@ -81,14 +82,20 @@ def load_starting_config(loso_args: LOSOArguments) -> PreTrainedConfig:
         if loso_args.model_type not in (None, config.model_type):
             raise ValueError(f"--model_type {loso_args.model_type} contradicts --config_name "
                              f"{loso_args.config_name!r}, a {config.model_type!r} config.")
+        if isinstance(config, EnsembleConfig):
+            loso_args.check_ensemble(ensemble=True)
     loso_args.check_config_overrides(config)
     return config
 
 
 def build_config(loso_args: LOSOArguments, label_names: list[str],
                  config: PreTrainedConfig | None = None) -> PreTrainedConfig:
-    """The model config: `config` (default: `load_starting_config`), the overrides, and the dataset's classes."""
+    """The model config: `config` (default: `load_starting_config`), the overrides, and the dataset's classes; an
+    ensemble's members get the classes each."""
     config = copy.deepcopy(config) if config is not None else load_starting_config(loso_args)
+    if isinstance(config, EnsembleConfig):
+        return EnsembleConfig(members=[build_config(loso_args, label_names, member)
+                                       for member in config.member_configs()])
     overrides = {}
     if loso_args.config_overrides_are_json():
         overrides = loso_args.config_overrides_dict()

@@ -22,8 +22,11 @@ import numpy as np
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
 from tqdm.auto import tqdm
-from transformers import BaseImageProcessor, PreTrainedConfig, TrainingArguments
+from transformers import BaseImageProcessor, PreTrainedConfig, PreTrainedModel, TrainingArguments
 
+from ..configuration_ensemble import EnsembleConfig
+from ..modeling_ensemble import EnsembleForImageClassification
+from .ensemble import ensemble_fold_record
 from .files import read_json
 from .folds import completed_folds, fold_path, loso_subjects, select_folds
 from .parallel import FoldWorkers, run_in_workers
@@ -83,7 +86,12 @@ def choose_epoch_inner(config: PreTrainedConfig, train: LOSOData, args: Training
 
 def run_fold(subject: str, data: LOSOData, config: PreTrainedConfig, args: TrainingArguments,
              recipe: TrainingRecipe, protocol: str, inner_folds: int, metric: EvaluationModule) -> dict:
-    """Train on every subject but `subject`, predict `subject` under `protocol`; returns the fold record."""
+    """Train on every subject but `subject`, predict `subject` under `protocol`; returns the fold record. An
+    ensemble's fold trains each member as the member's own run would (`ensemble.ensemble_fold_record`)."""
+    if isinstance(config, EnsembleConfig):
+        members = config.member_configs()
+        return ensemble_fold_record([run_fold(subject, data, member, args, recipe, protocol, inner_folds, metric)
+                                     for member in members], [member.model_type for member in members])
     start = time.perf_counter()
     held_out = data.fold_groups == subject
     train, test = data.subset(~held_out), data.subset(held_out)
@@ -364,14 +372,14 @@ def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArg
     state = PartialState()
     run_config.record_in(output_dir, write=state.is_main_process)
     # The fold trainer must not push: it would upload its own save, without the processor and pipeline code.
-    run = train_fold(config, data, None, fold_training_arguments(args, output_dir), recipe)
+    model = train_on_all(config, data, fold_training_arguments(args, output_dir), recipe)
     if state.is_main_process:
         # The run's record already holds the seed, training signature and recipe (the starting weights' digest
         # included); the subjects and sample count come from the data training used.
         record = TrainingRecord.from_run_config(
             run_config.to_dict(), subjects=loso_subjects(data.subjects), num_samples=len(data),
             hub_model_id=args.hub_model_id if args.push_to_hub else None)
-        save_for_hub(run.trainer.model, image_processor, final_dir, training=record)
+        save_for_hub(model, image_processor, final_dir, training=record)
         print(f"Trained on all {len(data)} samples ({len(set(data.subjects.tolist()))} subjects); "
               f"model, processor and pipeline code saved to {final_dir}", flush=True)
         if args.push_to_hub:
@@ -380,7 +388,18 @@ def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArg
             api = HfApi(token=args.hub_token)
             api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
             api.upload_folder(repo_id=args.hub_model_id, folder_path=final_dir,
-                              commit_message="EPIR trained on all subjects (examples/run_loso.py --train_full)")
+                              commit_message=f"{type(model).__name__} trained on all subjects (examples/run_loso.py "
+                                             "--train_full)")
             print(f"Pushed {final_dir} to https://huggingface.co/{args.hub_model_id}", flush=True)
     state.wait_for_everyone()
     return final_dir
+
+
+def train_on_all(config: PreTrainedConfig, data: LOSOData, args: TrainingArguments,
+                 recipe: TrainingRecipe) -> PreTrainedModel:
+    """The model of `config` trained on all of `data`; an ensemble's members are trained one by one, each as a
+    model of its own would be, then joined."""
+    if isinstance(config, EnsembleConfig):
+        return EnsembleForImageClassification.from_members([train_on_all(member, data, args, recipe)
+                                                            for member in config.member_configs()])
+    return train_fold(config, data, None, args, recipe).trainer.model

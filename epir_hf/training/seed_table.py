@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..modeling_ensemble import mean_probability_logits
 from .cli import run_command
 from .files import atomic_write_json
 from .results import compute_results, read_fold_records
@@ -74,23 +75,43 @@ def seed_table(runs: list[dict]) -> dict:
                            for corpus in corpora}}
 
 
-def seed_ensemble(run_dirs: list[str | Path]) -> dict:
-    """Results (as in results.json) of the runs' averaged class probabilities, pooled over folds."""
-    run_dirs = [Path(path).parent if Path(path).is_file() else Path(path) for path in run_dirs]
+def run_dir(path: str | Path) -> Path:
+    """A run's output dir, given it or its results.json."""
+    return Path(path).parent if Path(path).is_file() else Path(path)
+
+
+def aligned_fold_records(run_dirs: list[str | Path]) -> list[list[dict]]:
+    """For each fold (held-out subject, in order), the fold records of every run in `run_dirs`, in their order.
+
+    Averaging runs sample by sample needs the same folds holding the same samples in each; anything else is refused,
+    naming the run or the fold.
+    """
+    run_dirs = [run_dir(path) for path in run_dirs]
     folds = [{record["subject"]: record for record in read_fold_records(directory)} for directory in run_dirs]
     for directory, records in zip(run_dirs, folds):
         if records.keys() != folds[0].keys():
             raise ValueError(f"{directory} holds other folds than {run_dirs[0]}; an ensemble needs the same folds.")
-    records = []
+    aligned = []
     for subject, first in folds[0].items():
         if any(run[subject]["sample_ids"] != first["sample_ids"] for run in folds):
             raise ValueError(f"Fold {subject!r} holds other samples in some runs.")
-        probabilities = torch.stack([torch.tensor(run[subject]["logits"]).softmax(-1) for run in folds]).mean(0)
-        records.append({**first, "logits": probabilities.log().tolist(),
-                        "predictions": probabilities.argmax(-1).tolist(),
-                        "time_s": sum(run[subject]["time_s"] for run in folds)})
-    results = compute_results(records, RunConfig.from_output_dir(run_dirs[0]))
-    results["seed"] = [RunConfig.from_output_dir(directory).seed for directory in run_dirs]
+        aligned.append([run[subject] for run in folds])
+    return aligned
+
+
+def averaged_prediction(records: list[dict]) -> dict:
+    """The fold's `logits` (log of the runs' mean class probabilities, `mean_probability_logits`) and
+    `predictions`, and `time_s` (the runs' training time together)."""
+    logits = mean_probability_logits([torch.tensor(record["logits"]) for record in records])
+    return {"logits": logits.tolist(), "predictions": logits.argmax(-1).tolist(),
+            "time_s": sum(record["time_s"] for record in records)}
+
+
+def seed_ensemble(run_dirs: list[str | Path]) -> dict:
+    """Results (as in results.json) of the runs' averaged class probabilities, pooled over folds."""
+    records = [{**runs[0], **averaged_prediction(runs)} for runs in aligned_fold_records(run_dirs)]
+    results = compute_results(records, RunConfig.from_output_dir(run_dir(run_dirs[0])))
+    results["seed"] = [RunConfig.from_output_dir(run_dir(directory)).seed for directory in run_dirs]
     return results
 
 
