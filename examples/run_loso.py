@@ -17,6 +17,8 @@ predicts the held-out one; UF1 / UAR / accuracy are computed on the predictions 
     # or pool the members' finished runs into the same ensemble run
     python examples/run_loso.py ... --model_type me-ensemble --members epir,ststnet,offapexnet,sssnet
     python examples/run_loso.py ensemble runs/epir runs/ststnet runs/offapexnet runs/sssnet --output_dir runs/ens
+    # a SLURM job array (submitit), one task per 4 folds on one GPU each; the same command resumes and pools
+    python examples/run_loso.py ... --executor slurm --folds_per_task 4 --slurm_gpus_per_task 1 --slurm_partition gpu
     # one model on all subjects, saved (and optionally pushed) with its processor
     python examples/run_loso.py --dataset ... --train_full --output_dir runs/full [--push_to_hub --hub_model_id ID]
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict | Path | None:
     experiment = LOSOExperiment.prepare(loso_args, training_args)
     if loso_args.train_full:
         return experiment.train_full()
-    return experiment.run(started_at=started_at)
+    return experiment.run(started_at=started_at, command=shlex.join(["python", "examples/run_loso.py", *argv]))
 
 
 if __name__ == "__main__":
@@ -100,6 +103,6 @@ if __name__ == "__main__":
     # A fold that failed in a worker process (FoldError) names its subject and seed; the finished folds are kept.
     except (ValueError, OSError, FoldError) as error:
         sys.exit(f"run_loso.py: error: {error}")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a job array's unfinished tasks were cancelled, and that was said
         print("run_loso.py: interrupted; the finished folds are kept, and re-running resumes.", file=sys.stderr)
         sys.exit(130)

@@ -14,7 +14,7 @@ import difflib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from transformers import BaseImageProcessor, HfArgumentParser, PreTrainedConfig, TrainingArguments
@@ -24,6 +24,7 @@ from .. import CONFIG_CLASSES
 from ..configuration_ensemble import EnsembleConfig
 from ..flow_mirror import FlowMirror
 from .augmentation import FlowAugmentation
+from .cluster import import_submitit
 from .files import read_json
 from .folds import parse_fold_shard
 from .pretrained import pretrained_weights
@@ -111,6 +112,27 @@ class LOSOArguments:
                 "its folds alone, in its own --fold_workers; the output dir must be shared by every machine), "
                 "'ddp' trains each fold data-parallel on all ranks (the global batch grows N times). --train_full "
                 "always trains its one model with DDP."})
+    executor: Literal["local", "slurm"] = field(default="local", metadata={
+        "help": "Where folds train: 'local' (this machine's --fold_workers) or 'slurm' (a job array submitted "
+                "through submitit, one task per --folds_per_task folds, each writing its folds into --output_dir, "
+                "which every node must share; needs pip install \"epir-hf[cluster]\")."})
+    submitit_cluster: Literal["slurm", "local", "debug"] = field(default="slurm", metadata={
+        "help": "With --executor slurm, submitit's executor: 'slurm', or 'local' (the same array as local "
+                "subprocesses, to try a command without a cluster) or 'debug' (in this process)."})
+    folds_per_task: int = field(default=1, metadata={
+        "help": "With --executor slurm: folds per array task, trained in the task's own --fold_workers (auto: "
+                "--folds_per_device on the task's GPU, or one per --cpu_threads of its cores)."})
+    slurm_partition: str | None = field(default=None, metadata={"help": "SLURM partition of the array tasks."})
+    slurm_gpus_per_task: int | None = field(default=None, metadata={"help": "GPUs per array task (none if unset)."})
+    slurm_cpus_per_task: int | None = field(default=None, metadata={
+        "help": "CPU cores per array task (default --cpu_threads)."})
+    slurm_time: int = field(default=240, metadata={"help": "Time limit of an array task, in minutes."})
+    slurm_array_parallelism: int = field(default=256, metadata={"help": "Array tasks running at once, at most."})
+    slurm_additional_parameters: str | None = field(default=None, metadata={
+        "help": 'Other sbatch options as a JSON object, e.g. \'{"account": "lab", "qos": "normal"}\'.'})
+    no_wait: bool = field(default=False, metadata={
+        "help": "With --executor slurm: return once the array is submitted; the same command pools the folds "
+                "(or submits those still missing) later."})
     seeds: str | None = field(default=None, metadata={
         "help": "Comma-separated seeds (e.g. 1,2,3) run in one command, each in OUTPUT_DIR/seed<s> (instead of "
                 "--seed, which cannot be given with it); when all are complete, the mean ± std over seeds and the "
@@ -128,6 +150,7 @@ class LOSOArguments:
             raise ValueError(f"--fold_workers must be 'auto' or a number >= 1; got {self.fold_workers!r}.")
         if self.folds_per_device < 1:
             raise ValueError(f"--folds_per_device must be >= 1; got {self.folds_per_device}.")
+        self.check_executor()
         if self.seed_list() and self.train_full:
             raise ValueError("--seeds runs LOSO once per seed; --train_full trains one model, seeded by --seed.")
         if self.inner_folds < 0 or self.inner_folds == 1:
@@ -145,6 +168,31 @@ class LOSOArguments:
         self.check_ensemble()
         if self.config_name is None:  # otherwise checked against the loaded config, before the data
             self.check_config_overrides(self.default_config())
+
+    SLURM_ONLY = ("submitit_cluster", "folds_per_task", "slurm_partition", "slurm_gpus_per_task",
+                  "slurm_cpus_per_task", "slurm_time", "slurm_array_parallelism", "slurm_additional_parameters",
+                  "no_wait")
+
+    def check_executor(self) -> None:
+        """The --executor settings: SLURM ones only with --executor slurm, which needs submitit (checked here, before
+        the data is prepared)."""
+        if self.executor == "local":
+            defaults = {item.name: item.default for item in fields(self)}
+            given = [name for name in self.SLURM_ONLY if getattr(self, name) != defaults[name]]
+            if given:
+                raise ValueError(f"--{given[0]} is a setting of --executor slurm; got --executor local (the default).")
+            return
+        if self.train_full:
+            raise ValueError("--executor slurm runs LOSO folds as array tasks; --train_full trains one model: run it "
+                             "with --executor local (e.g. inside one SLURM job).")
+        for name in ("folds_per_task", "slurm_time", "slurm_array_parallelism", "slurm_cpus_per_task"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1; got {getattr(self, name)}.")
+        if self.slurm_gpus_per_task is not None and self.slurm_gpus_per_task < 0:
+            raise ValueError(f"--slurm_gpus_per_task must be >= 0; got {self.slurm_gpus_per_task}.")
+        if self.slurm_additional_parameters is not None:
+            json_object_argument("--slurm_additional_parameters", self.slurm_additional_parameters)
+        import_submitit()
 
     def member_types(self) -> list[str]:
         """`--members` as a list of model types (empty when not given)."""

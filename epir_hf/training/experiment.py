@@ -27,7 +27,8 @@ from transformers import AutoConfig, PreTrainedConfig
 from .. import CONFIG_CLASSES
 from ..configuration_ensemble import EnsembleConfig
 from ..image_processing_epir import EPIRImageProcessor
-from .arguments import LOSOArguments, LOSOTrainingArguments, training_signature
+from .arguments import LOSOArguments, LOSOTrainingArguments, json_object_argument, training_signature
+from .cluster import LOGS_DIRNAME, ArraySettings
 from .folds import loso_subjects, select_folds
 from .loso import run_loso_runs, train_full_model
 from .parallel import FoldWorkers, resolve_fold_workers
@@ -195,6 +196,9 @@ def check_output_dir(output_dir: str) -> None:
 def fold_workers_for(loso_args: LOSOArguments, training_args: LOSOTrainingArguments) -> FoldWorkers:
     """The worker processes folds run in (`--fold_workers`, `--parallel`)."""
     state = PartialState()
+    if loso_args.executor == "slurm" and state.num_processes > 1:
+        raise ValueError("--executor slurm submits a job array from one process; run it without accelerate launch "
+                         "(each task trains its folds in its own --fold_workers).")
     if state.num_processes == 1:
         return resolve_fold_workers(loso_args.fold_workers, loso_args.cpu_threads, loso_args.folds_per_device,
                                     use_cpu=training_args.use_cpu)
@@ -278,13 +282,31 @@ class LOSOExperiment:
             runs.append(LOSORun(args, self.run_config(args), output_dir / f"seed{seed}"))
         return runs
 
-    def run(self, started_at: float | None = None) -> dict | None:
+    def array_settings(self, command: str) -> ArraySettings | None:
+        """With `--executor slurm`, how the folds are submitted as a job array (`command` re-runs this one)."""
+        loso_args = self.loso_args
+        if loso_args.executor != "slurm":
+            return None
+        return ArraySettings(
+            log_dir=Path(self.training_args.output_dir) / LOGS_DIRNAME, cluster=loso_args.submitit_cluster,
+            folds_per_task=loso_args.folds_per_task, partition=loso_args.slurm_partition,
+            gpus_per_task=loso_args.slurm_gpus_per_task,
+            cpus_per_task=loso_args.slurm_cpus_per_task or loso_args.cpu_threads, time_min=loso_args.slurm_time,
+            array_parallelism=loso_args.slurm_array_parallelism,
+            additional_parameters=json_object_argument("--slurm_additional_parameters",
+                                                       loso_args.slurm_additional_parameters or "{}"),
+            fold_workers=loso_args.fold_workers, folds_per_device=loso_args.folds_per_device,
+            cpu_threads=loso_args.cpu_threads, use_cpu=self.training_args.use_cpu, wait=not loso_args.no_wait,
+            command=command)
+
+    def run(self, started_at: float | None = None, command: str = "the same command") -> dict | None:
         """LOSO over the selected folds of every run; returns the results on the main process (with `--seeds`:
-        `{"seeds": [each seed's results], "summary": the seed table, or None until every seed is complete}`)."""
+        `{"seeds": [each seed's results], "summary": the seed table, or None until every seed is complete}`), or
+        None after submitting a job array with `--no_wait` (`command`, which re-runs this one, then pools)."""
         runs = self.runs()
         results = run_loso_runs(self.data, self.config, self.recipe, runs, folds=self.loso_args.folds,
                                 fold_shard=self.loso_args.fold_shard, inner_folds=self.loso_args.inner_folds,
-                                started_at=started_at, workers=self.workers)
+                                started_at=started_at, workers=self.workers, array=self.array_settings(command))
         if results is None or not self.loso_args.seeds:
             return None if results is None else results[0]
         summary = None

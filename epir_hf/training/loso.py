@@ -26,6 +26,7 @@ from transformers import BaseImageProcessor, PreTrainedConfig, PreTrainedModel, 
 
 from ..configuration_ensemble import EnsembleConfig
 from ..modeling_ensemble import EnsembleForImageClassification
+from .cluster import ArraySettings, run_in_array
 from .ensemble import ensemble_fold_record
 from .files import read_json
 from .folds import completed_folds, fold_path, loso_subjects, select_folds
@@ -195,7 +196,8 @@ def run_loso(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, 
 
 def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingRecipe, runs: list[LOSORun],
                   folds: str | None = None, fold_shard: str | None = None, inner_folds: int = 5,
-                  started_at: float | None = None, workers: FoldWorkers = FoldWorkers()) -> list[dict] | None:
+                  started_at: float | None = None, workers: FoldWorkers = FoldWorkers(),
+                  array: ArraySettings | None = None) -> list[dict] | None:
     """Run the selected folds of every run (e.g. one per seed) that are not on disk yet, then score each run from
     all its folds on disk.
 
@@ -253,14 +255,20 @@ def run_loso_runs(data: LOSOData, config: PreTrainedConfig, recipe: TrainingReci
         if remaining[task.output_dir] == 0:
             score(runs_by_dir[task.output_dir])
 
-    on_fold = score_when_finished if state.is_main_process and not split else None
+    on_fold = score_when_finished if state.is_main_process and not split and array is None else None
 
+    at_once = workers.count if array is None else array_concurrency(array, len(own))
     progress = FoldProgress(total=len(tasks), desc=f"LOSO folds [{protocol}]", unit="fold",
-                            disable=not state.is_main_process, workers=min(workers.count, max(len(own), 1)),
-                            own=len(own))
+                            disable=not state.is_main_process, workers=min(at_once, max(len(own), 1)), own=len(own))
+    context = FoldContext(data, config, recipe, protocol, inner_folds)
     with progress:
-        run_tasks(own, FoldContext(data, config, recipe, protocol, inner_folds), workers, progress,
-                  on_disk=tasks if split else None, on_fold=on_fold)
+        if array is not None and own:
+            counted: set[Path] = set()
+            if not run_in_array(train_tasks, own, context, array, is_done=fold_on_disk,
+                                on_progress=lambda done: show_folds_on_disk(done, progress, counted)):
+                return None
+        else:
+            run_tasks(own, context, workers, progress, on_disk=tasks if split else None, on_fold=on_fold)
         if split and state.is_main_process:
             wait_for_folds(tasks, progress)
     if not split:
@@ -291,9 +299,30 @@ def previous_results(output_dir: Path, tasks: list[FoldTask]) -> dict | None:
     return recorded if kept else None
 
 
+def fold_on_disk(task: FoldTask) -> bool:
+    return fold_path(task.output_dir, task.subject).is_file()
+
+
+def array_concurrency(array: ArraySettings, tasks: int) -> int:
+    """Folds trained at once by a job array of `tasks` folds, for the time-left estimate: one per running task
+    (a task's own fold workers are on its node, unknown here)."""
+    return max(1, min(array.array_parallelism, -(-tasks // array.folds_per_task)))
+
+
+def show_folds_on_disk(done: list[FoldTask], progress: FoldProgress, counted: set[Path]) -> None:
+    """Count the folds that array tasks have written, each new one (not in `counted`) with its training time for
+    the time-left estimate."""
+    for path in (fold_path(task.output_dir, task.subject) for task in done):
+        if path not in counted:
+            counted.add(path)
+            progress.fold_finished(read_json(path)["time_s"])
+    progress.n = len(done)
+    progress.refresh()
+
+
 def folds_on_disk(tasks: list[FoldTask]) -> int:
     """How many of `tasks` have their fold record on disk (written by any process)."""
-    return sum(fold_path(task.output_dir, task.subject).is_file() for task in tasks)
+    return sum(map(fold_on_disk, tasks))
 
 
 def wait_for_folds(tasks: list[FoldTask], progress: FoldProgress, poll_s: float = 2.0) -> None:
@@ -347,6 +376,12 @@ def run_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers,
     else:
         for task in tasks:
             done(task, run_task(task, context))
+
+
+def train_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers) -> None:
+    """An array task: its folds, trained and written as this machine's fold workers do (`run_tasks`)."""
+    with FoldProgress(total=len(tasks), disable=True) as progress:
+        run_tasks(tasks, context, workers, progress)
 
 
 def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, recipe: TrainingRecipe,
