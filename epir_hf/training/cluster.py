@@ -21,9 +21,11 @@ from typing import Any
 
 import torch
 
-from .parallel import FoldError, FoldWorkers, _describe_task, resolve_fold_workers, terminate_as_interrupt
+from .parallel import FoldError, FoldWorkers, describe_task, resolve_fold_workers, terminate_as_interrupt
 
 CLUSTER_EXTRA = 'pip install "epir-hf[cluster]"'
+FOLD_ERROR_PREFIX = f"{FoldError.__module__}.{FoldError.__name__}: "
+"""How a `FoldError` raised in a task ends its traceback."""
 LOGS_DIRNAME = "submitit_logs"
 """Under `--output_dir`: submitit's scripts and pickles, and each task's log."""
 
@@ -94,18 +96,25 @@ def _array_task(function: Callable[[list[Any], Any, FoldWorkers], None], tasks: 
 
 
 def _error_line(error: BaseException) -> str:
-    """The last line of a task's traceback (submitit's error message holds all of it, then where its logs are)."""
-    text = str(error).split("\n----------------------")[0]
+    """The last line of a task's traceback: submitit's error message holds the whole traceback between two rules
+    of dashes, then where the task's logs are."""
+    sections = str(error).split("----------------------")
+    text = sections[1] if len(sections) >= 3 else sections[0]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
 
 
 def failure_message(failures: list[tuple[list[Any], BaseException, Path]], is_done: Callable[[Any], bool]) -> str:
-    """One line naming each failed fold (subject and seed), why, and the log of its task."""
+    """One line naming each failed fold (subject and seed), why, and the log of its task. A task names the fold
+    that failed itself (a `FoldError`); one that died without saying names the folds it had not finished."""
     parts = []
     for tasks, error, log in failures:
-        names = ", ".join(_describe_task(task) for task in tasks if not is_done(task)) or "its folds"
-        parts.append(f"{names} failed: {_error_line(error)} (log: {log})")
+        line = _error_line(error)
+        if line.startswith(FOLD_ERROR_PREFIX):
+            parts.append(f"{line.removeprefix(FOLD_ERROR_PREFIX)} (log: {log})")
+        else:
+            names = ", ".join(describe_task(task) for task in tasks if not is_done(task)) or "its folds"
+            parts.append(f"{names} failed: {line} (log: {log})")
     return "; ".join(parts)
 
 

@@ -30,7 +30,7 @@ from .cluster import ArraySettings, run_in_array
 from .ensemble import ensemble_fold_record
 from .files import read_json
 from .folds import completed_folds, fold_path, loso_subjects, select_folds
-from .parallel import FoldWorkers, run_in_workers
+from .parallel import FoldError, FoldWorkers, describe_task, run_in_workers
 from .progress import FoldProgress
 from .results import (
     RESULTS_FILENAME,
@@ -187,10 +187,11 @@ def run_task(task: FoldTask, context: FoldContext) -> dict:
 def run_loso(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, recipe: TrainingRecipe,
              run_config: RunConfig, output_dir: str | Path, folds: str | None = None, fold_shard: str | None = None,
              inner_folds: int = 5, started_at: float | None = None,
-             workers: FoldWorkers = FoldWorkers()) -> dict | None:
+             workers: FoldWorkers = FoldWorkers(), array: ArraySettings | None = None) -> dict | None:
     """`run_loso_runs` for a single run; returns its results (main process) or None (other ranks)."""
     results = run_loso_runs(data, config, recipe, [LOSORun(args, run_config, Path(output_dir))], folds=folds,
-                            fold_shard=fold_shard, inner_folds=inner_folds, started_at=started_at, workers=workers)
+                            fold_shard=fold_shard, inner_folds=inner_folds, started_at=started_at, workers=workers,
+                            array=array)
     return None if results is None else results[0]
 
 
@@ -379,9 +380,17 @@ def run_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers,
 
 
 def train_tasks(tasks: list[FoldTask], context: FoldContext, workers: FoldWorkers) -> None:
-    """An array task: its folds, trained and written as this machine's fold workers do (`run_tasks`)."""
+    """An array task: its folds, trained and written as this machine's fold workers do (`run_tasks`). A failure
+    is a `FoldError` naming the fold, as in fold workers; folds run here one by one, in order, so the one that
+    failed is the first whose record is missing."""
     with FoldProgress(total=len(tasks), disable=True) as progress:
-        run_tasks(tasks, context, workers, progress)
+        try:
+            run_tasks(tasks, context, workers, progress)
+        except FoldError:
+            raise
+        except Exception as error:
+            failed = next(task for task in tasks if not fold_on_disk(task))
+            raise FoldError(f"{describe_task(failed)} failed: {type(error).__name__}: {error}") from error
 
 
 def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArguments, recipe: TrainingRecipe,

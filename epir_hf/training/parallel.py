@@ -109,7 +109,8 @@ def _run_task(function: Callable[[Any, Any], Any], index: int, task: Any) -> Any
     return function(task, _context)
 
 
-def _describe_task(task: Any) -> str:
+def describe_task(task: Any) -> str:
+    """How a failure names a fold task."""
     return f"fold {task.subject} (seed {task.seed})"
 
 
@@ -136,9 +137,9 @@ def dead_worker_message(tasks: Sequence[Any], started: Any, processes: dict[int,
     died = [pid for pid in running if processes[pid].exitcode not in (None, -signal.SIGTERM)]
     if len(died) == 1:
         pid = died[0]
-        return f"{_describe_task(tasks[running[pid]])} failed: its worker process died " \
+        return f"{describe_task(tasks[running[pid]])} failed: its worker process died " \
                f"({_describe_exit(processes[pid].exitcode)})"
-    names = ", ".join(_describe_task(tasks[index]) for index in sorted(running.values()))
+    names = ", ".join(describe_task(tasks[index]) for index in sorted(running.values()))
     return f"a worker process died while these folds were running: {names or 'none'} " \
            "(stopped from outside, out of memory, or a crash)"
 
@@ -209,7 +210,7 @@ def run_in_workers(function: Callable[[Any, Any], Any], tasks: Sequence[Any], co
                 drain(list(pending))  # the folds that were running have finished; the rest were cancelled
                 if isinstance(error, BrokenProcessPool):
                     raise FoldError(dead_worker_message(tasks, started, processes, done)) from error
-                raise FoldError(f"{_describe_task(tasks[index])} failed: {type(error).__name__}: {error}") from error
+                raise FoldError(f"{describe_task(tasks[index])} failed: {type(error).__name__}: {error}") from error
     except BaseException:
         for process in list((executor._processes or {}).values()):  # no public way to stop running workers
             process.terminate()
