@@ -61,6 +61,19 @@ ARGUMENT_ROWS = [
      r"configs"),
     (["--model_type", "me-ensemble", "--members", "epir,sssnet", "--label_smoothing", "0.1"],
      r"--label_smoothing cannot be given with --model_type me-ensemble"),
+    (["--folds_per_task", "4"], r"--folds_per_task is a setting of --executor slurm; got --executor local"),
+    (["--slurm_partition", "gpu"], r"--slurm_partition is a setting of --executor slurm; got --executor local"),
+    (["--no_wait"], r"--no_wait is a setting of --executor slurm"),
+    (["--executor", "slurm", "--folds_per_task", "0"], r"--folds_per_task must be >= 1; got 0\."),
+    (["--executor", "slurm", "--slurm_time", "0"], r"--slurm_time must be >= 1; got 0\."),
+    (["--executor", "slurm", "--slurm_array_parallelism", "-2"], r"--slurm_array_parallelism must be >= 1; got -2\."),
+    (["--executor", "slurm", "--slurm_cpus_per_task", "0"], r"--slurm_cpus_per_task must be >= 1; got 0\."),
+    (["--executor", "slurm", "--slurm_gpus_per_task", "-1"], r"--slurm_gpus_per_task must be >= 0; got -1\."),
+    (["--executor", "slurm", "--slurm_additional_parameters", "[1]"],
+     r"--slurm_additional_parameters must be a JSON object; got '\[1\]'"),
+    (["--executor", "slurm", "--slurm_additional_parameters", "account=lab"],
+     r"--slurm_additional_parameters must be a JSON object; got 'account=lab'"),
+    (["--executor", "slurm", "--train_full"], r"--executor slurm runs LOSO folds as array tasks; --train_full"),
 ]
 
 

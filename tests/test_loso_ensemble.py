@@ -91,6 +91,19 @@ def test_pooling_the_members_runs_equals_training_the_ensemble_bit_for_bit(runs,
         (model_type, f"seed{seed}") for model_type in MEMBERS]
 
 
+def test_an_ensemble_trained_as_a_job_array_equals_the_runner_s(runs, assets, tmp_path):
+    """`--executor slurm` (submitit's debug executor, in process) trains each fold's members as the runner does."""
+    pytest.importorskip("submitit")
+    output_dir = tmp_path / "array"
+    run_loso_module().main(synthetic_argv(assets, output_dir, "--config_name", str(runs["root"] / "config"), *SEEDS,
+                                          *FOLDS, "--executor", "slurm", "--submitit_cluster", "debug",
+                                          "--folds_per_task", "2", epochs=EPOCHS, config_overrides=None))
+    for seed in (1, 2):
+        array, trained = output_dir / f"seed{seed}", runs["trained"] / f"seed{seed}"
+        assert without_times(fold_records(array)) == without_times(fold_records(trained))
+        assert results_of(array) == results_of(trained)
+
+
 def test_the_ensemble_run_records_its_members(runs):
     config = RunConfig.from_output_dir(runs["trained"] / "seed1")
     assert config.model_config["model_type"] == "me-ensemble"
