@@ -64,6 +64,22 @@ def synthetic_argv(assets: Path, output_dir: Path, *extra: str, epochs: int = EP
             "--learning_rate", "1e-3", "--disable_tqdm", "true", "--fold_workers", "1", *extra]
 
 
+def record_trained_folds(patch) -> list[str]:
+    """A spy on `loso.run_fold` set through `patch` (a pytest MonkeyPatch): the list it returns collects the subjects
+    of the folds trained in this process, in order, while they train as before."""
+    from epir_hf.training import loso
+
+    trained = []
+    real_run_fold = loso.run_fold
+
+    def record_fold(subject, *args, **kwargs):
+        trained.append(subject)
+        return real_run_fold(subject, *args, **kwargs)
+
+    patch.setattr(loso, "run_fold", record_fold)
+    return trained
+
+
 def fold_records(output_dir: Path) -> dict[str, dict]:
     """Per-fold records without their wall time (the only field that may differ between equal runs)."""
     records = {}

@@ -23,6 +23,7 @@ from _loso_testing import (
     TINY_MODEL,
     FailingFoldData,
     fold_records,
+    record_trained_folds,
     results_without_timing,
     run_loso_module,
     synthetic_argv,
@@ -215,15 +216,8 @@ def test_a_failing_fold_in_a_worker_names_subject_and_seed_and_keeps_finished_fo
     on_disk = fold_records(tmp_path)  # every record left behind is whole
     assert "alpha" in on_disk and "beta" not in on_disk
     assert not (tmp_path / "results.json").exists() and not parallel_module.SPAWN.active_children()
-    trained = []
-    real_run_fold = loso_module.run_fold
-
-    def record_fold(subject, *args, **kwargs):
-        trained.append(subject)
-        return real_run_fold(subject, *args, **kwargs)
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(loso_module, "run_fold", record_fold)
+        trained = record_trained_folds(patch)
         results = run_loso(data, config, args, TrainingRecipe(), run_config, tmp_path)
     assert trained == [subject for subject in ["alpha", "beta", "gamma"] if subject not in on_disk]
     assert results["complete"]

@@ -15,6 +15,7 @@ from _loso_testing import (
     TINY_MODEL,
     FailingFoldData,
     fold_records,
+    record_trained_folds,
     results_without_timing,
     run_loso_module,
     synthetic_argv,
@@ -24,7 +25,6 @@ from test_loso import _handmade_data, _handmade_run_config
 
 from epir_hf import EPIRConfig
 from epir_hf.training import FoldError, TrainingRecipe, parse_loso_arguments, run_loso
-from epir_hf.training import loso as loso_module
 from epir_hf.training.arguments import LOSOTrainingArguments
 from epir_hf.training.cluster import ArraySettings, run_in_array
 from epir_hf.training.folds import fold_path
@@ -115,15 +115,8 @@ def test_a_failed_task_names_its_fold_and_log_and_the_finished_folds_are_kept(tm
     assert "injected failure holding out beta" in log.read_text()
     assert sorted(fold_records(tmp_path)) == ["alpha", "gamma"]
     assert not (tmp_path / "results.json").exists()
-    trained = []
-    real_run_fold = loso_module.run_fold
-
-    def record_fold(subject, *args, **kwargs):
-        trained.append(subject)
-        return real_run_fold(subject, *args, **kwargs)
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(loso_module, "run_fold", record_fold)
+        trained = record_trained_folds(patch)
         results = run_loso(data, config, args, TrainingRecipe(), run_config, tmp_path)
     assert trained == ["beta"] and results["complete"]
 
