@@ -73,6 +73,8 @@ ARGUMENT_ROWS = [
      r"--slurm_additional_parameters must be a JSON object; got '\[1\]'"),
     (["--executor", "slurm", "--slurm_additional_parameters", "account=lab"],
      r"--slurm_additional_parameters must be a JSON object; got 'account=lab'"),
+    (["--executor", "slurm", "--submitit_cluster", "debug", "--no_wait"],
+     r"--no_wait cannot be given with --submitit_cluster debug"),
     (["--executor", "slurm", "--train_full"], r"--executor slurm runs LOSO folds as array tasks; --train_full"),
 ]
 

@@ -4,6 +4,7 @@ subprocesses) and its debug executor (in process), so that no SLURM is needed.""
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -67,16 +68,24 @@ def test_array_tasks_write_the_fold_records_of_one_process_and_a_rerun_submits_o
     assert "Submitted 1 array task(s) for 3 fold(s) (local job" in capsys.readouterr().out
     assert fold_records(output_dir) == fold_records(sequential_run)  # logits included, exactly
     assert results_without_timing(output_dir) == results_without_timing(sequential_run)
-    # Resume: only the missing fold is submitted; the others are not trained again.
+    # Resume without waiting: only the missing fold is submitted, and the command that pools it is printed.
     fold_path(output_dir, "synth02").unlink()
     kept = {subject: fold_path(output_dir, subject).stat().st_mtime_ns for subject in ("synth01", "synth03")}
-    run_loso_module().main(argv)
-    assert "Submitted 1 array task(s) for 1 fold(s)" in capsys.readouterr().out
+    no_wait = [*argv, "--no_wait"]
+    assert run_loso_module().main(no_wait) is None
+    printed = capsys.readouterr().out
+    assert "Submitted 1 array task(s) for 1 fold(s)" in printed
+    assert printed.rstrip().endswith(shlex.join(["python", "examples/run_loso.py", *no_wait]))
+    deadline = time.monotonic() + 120
+    while not fold_path(output_dir, "synth02").is_file() and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert {subject: fold_path(output_dir, subject).stat().st_mtime_ns for subject in kept} == kept
     assert fold_records(output_dir) == fold_records(sequential_run)
-    # Nothing missing: nothing is submitted, and the folds are pooled.
-    run_loso_module().main(argv)
+    # The printed command, once the task has finished: nothing is missing, so nothing is submitted, and it pools.
+    (output_dir / "results.json").unlink()
+    run_loso_module().main(no_wait)
     assert "Submitted" not in capsys.readouterr().out
+    assert results_without_timing(output_dir) == results_without_timing(sequential_run)
 
 
 def test_seeds_run_as_one_array_in_the_debug_executor(assets, tmp_path):
@@ -88,16 +97,6 @@ def test_seeds_run_as_one_array_in_the_debug_executor(assets, tmp_path):
     for seed in (1, 2):
         assert fold_records(array / f"seed{seed}") == fold_records(local / f"seed{seed}")
     assert [results["seed"] for results in pooled["seeds"]] == [1, 2]
-
-
-def test_no_wait_returns_after_submitting_and_prints_the_command_that_pools(assets, tmp_path, capsys):
-    output_dir = tmp_path / "array"
-    argv = synthetic_argv(assets, output_dir, "--folds", "synth01", "--executor", "slurm", "--submitit_cluster",
-                          "debug", "--no_wait", epochs=1)
-    assert run_loso_module().main(argv) is None
-    printed = capsys.readouterr().out
-    assert "pool the folds with the same command" in printed and "--no_wait" in printed
-    assert not (output_dir / "results.json").exists()
 
 
 def test_a_failed_task_names_its_fold_and_log_and_the_finished_folds_are_kept(tmp_path):

@@ -190,6 +190,9 @@ class LOSOArguments:
                 raise ValueError(f"--{name} must be >= 1; got {getattr(self, name)}.")
         if self.slurm_gpus_per_task is not None and self.slurm_gpus_per_task < 0:
             raise ValueError(f"--slurm_gpus_per_task must be >= 0; got {self.slurm_gpus_per_task}.")
+        if self.no_wait and self.submitit_cluster == "debug":
+            raise ValueError("--no_wait cannot be given with --submitit_cluster debug, which runs the tasks in this "
+                             "process while it waits for them; use --submitit_cluster local.")
         if self.slurm_additional_parameters is not None:
             json_object_argument("--slurm_additional_parameters", self.slurm_additional_parameters)
         import_submitit()
