@@ -8,6 +8,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -154,3 +155,13 @@ def test_without_submitit_the_slurm_executor_names_the_extra(monkeypatch):
                                          r'"epir-hf\[cluster\]"$'):
         parse_loso_arguments(["--executor", "slurm"])
     parse_loso_arguments([])  # the local executor does not need it
+
+
+def test_the_slurm_executor_is_refused_under_accelerate_launch(monkeypatch):
+    from epir_hf.training import experiment
+
+    monkeypatch.setattr(experiment, "PartialState", lambda: SimpleNamespace(num_processes=2))
+    loso_args, training_args = parse_loso_arguments(["--executor", "slurm"])
+    with pytest.raises(ValueError, match=r"^--executor slurm submits a job array from one process; run it without "
+                                         r"accelerate launch"):
+        experiment.fold_workers_for(loso_args, training_args)
