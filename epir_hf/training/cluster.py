@@ -60,7 +60,6 @@ class ArraySettings:
     use_cpu: bool = False
     wait: bool = True
     command: str = "the same command"
-    poll_s: float | None = None
 
     def executor(self) -> Any:
         """A submitit executor with these settings (the SLURM ones are ignored by the local and debug executors)."""
@@ -76,7 +75,7 @@ class ArraySettings:
 
     def polling_interval(self) -> float:
         """Seconds between looks at the tasks: SLURM's accounting is asked once per look, so not every second."""
-        return self.poll_s if self.poll_s is not None else (15.0 if self.cluster == "slurm" else 0.5)
+        return 15.0 if self.cluster == "slurm" else 0.5
 
 
 def chunks(tasks: Sequence[Any], size: int) -> list[list[Any]]:
