@@ -31,8 +31,6 @@ from epir_hf.training.arguments import LOSOTrainingArguments
 from epir_hf.training.cluster import ArraySettings, run_in_array
 from epir_hf.training.folds import fold_path
 
-pytest.importorskip("submitit")
-
 FOLDS = ("--folds", "synth01,synth02,synth03")
 LOCAL_ARRAY = ("--executor", "slurm", "--submitit_cluster", "local")
 

@@ -93,7 +93,6 @@ def test_pooling_the_members_runs_equals_training_the_ensemble_bit_for_bit(runs,
 
 def test_an_ensemble_trained_as_a_job_array_equals_the_runner_s(runs, assets, tmp_path):
     """`--executor slurm` (submitit's debug executor, in process) trains each fold's members as the runner does."""
-    pytest.importorskip("submitit")
     output_dir = tmp_path / "array"
     run_loso_module().main(synthetic_argv(assets, output_dir, "--config_name", str(runs["root"] / "config"), *SEEDS,
                                           *FOLDS, "--executor", "slurm", "--submitit_cluster", "debug",
