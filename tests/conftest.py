@@ -17,6 +17,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPOSITE_DIR = Path(os.environ["EPIR_COMPOSITE_DIR"]) if os.environ.get("EPIR_COMPOSITE_DIR") else None
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module's training runs. Folds of a tiny model are latency-bound: with two intra-op
+    threads on a shared 2-core machine a fold was measured 50x slower than with one (OpenMP threads wait on each
+    other at every small op)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def composite_dir() -> Path:
     """The real MEGC2019 composite flow release; the test is skipped when it is absent."""

@@ -421,3 +421,11 @@ BAD_PIPELINE_OPTIONS = [
 def test_bad_processor_options_of_the_recognition_pipeline(recognizer, options, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         recognizer(faceless_pair(), **options)
+
+
+@pytest.mark.parametrize("model_type", ["ststnet", "me-ensemble"])
+def test_a_token_map_from_a_model_without_token_selection_is_refused_before_any_work(model_type):
+    message = f"needs an EPIR model with DTSM (dynamic token selection); a {model_type!r} model selects no tokens"
+    recognizer = pipeline(TASK, model=make_model(model_type), image_processor=EPIRImageProcessor(flow_method="dis"))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        recognizer({"onset": "not read", "apex": "not read"}, return_token_map=True)

@@ -121,14 +121,6 @@ def test_save_for_hub_replaces_an_older_card(tmp_path):
     assert "another checkpoint" not in card.content and "| seed | 123 |" in card.text
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_train_full_writes_a_card_naming_subjects_and_seed(tmp_path_factory, tmp_path, one_thread):
     assets = synthetic_assets(tmp_path_factory)
     final_dir = run_loso_module().main(synthetic_argv(assets, tmp_path, "--train_full", "--seed", "7", epochs=1))

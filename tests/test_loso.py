@@ -59,14 +59,7 @@ from epir_hf.training.trainer import balanced_class_weights, build_model
 SUBJECTS = [f"synth{i + 1:02d}" for i in range(SYNTHETIC["num_subjects"])]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Folds of a tiny model are latency-bound: with two intra-op threads on a shared 2-core machine a fold was
-    # measured 50x slower than with one (OpenMP threads wait on each other at every small op).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -199,7 +199,7 @@ def test_token_map_needs_dtsm(tmp_path):
     local = pipeline(TASK, model=model, image_processor=EPIRImageProcessor(flow_method="dis"))
     frames = clip()
     assert len(local({"onset": frames[0], "apex": frames[5]})["predictions"]) == 3
-    with pytest.raises(ValueError, match="needs a model with DTSM enabled"):
+    with pytest.raises(ValueError, match=r"needs DTSM enabled \(config.use_dtsm=True\); this EPIR model keeps every"):
         local({"onset": frames[0], "apex": frames[5]}, return_token_map=True)
 
 

@@ -215,6 +215,8 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
             raise ValueError(f"apex_score must be one of {APEX_SCORES}, got {apex_score!r}")
         if return_token_map is not None:
             preprocess_params["return_token_map"] = _bool_flag("return_token_map", return_token_map)
+            if return_token_map and not getattr(self.model.config, "use_dtsm", False):
+                raise ValueError(_no_token_map(self.model.config))
         if processor_options:
             preprocess_params["processor_options"] = processor_options
         postprocess_params = {}
@@ -334,11 +336,20 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
 
     def _token_map(self, kept_patch_mask: torch.Tensor | None, face_shape: tuple[int, int]) -> np.ndarray:
         if kept_patch_mask is None:
-            raise ValueError("return_token_map=True needs a model with DTSM enabled (config.use_dtsm=True); this "
-                             "model keeps every token, so there is no token map")
+            raise ValueError(_no_token_map(self.model.config))
         grid = self.model.config.image_size // self.model.config.patch_size
         mask = kept_patch_mask[0].reshape(grid, grid).float().numpy()
         return cv2.resize(mask, (face_shape[1], face_shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def _no_token_map(config: Any) -> str:
+    """Why `return_token_map=True` cannot be served: the token map is EPIR's DTSM selection, which only an EPIR model
+    with `use_dtsm=True` makes."""
+    if config.model_type == "epir":
+        return ("return_token_map=True needs DTSM enabled (config.use_dtsm=True); this EPIR model keeps every token, "
+                "so there is no token map")
+    return (f"return_token_map=True needs an EPIR model with DTSM (dynamic token selection); a {config.model_type!r} "
+            "model selects no tokens, so there is no token map")
 
 
 def _classify(model, mirror: FlowMirror, pixel_values: torch.Tensor, test_time_flip: bool):
