@@ -11,7 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
 from _loso_testing import (
     REPO_ROOT,
     TINY_MODEL,
@@ -35,19 +34,18 @@ FOLDS = ("--folds", "synth01,synth02,synth03")
 LOCAL_ARRAY = ("--executor", "slurm", "--submitit_cluster", "local")
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 @pytest.fixture(autouse=True)
 def importable_in_tasks(monkeypatch):
     """Array tasks are new Python processes: they import this checkout (and the tests' helpers) as this one does."""
     paths = [str(REPO_ROOT), str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path for path in paths if path))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory):
+def assets(tmp_path_factory, one_thread):
     return synthetic_assets(tmp_path_factory)
 
 
