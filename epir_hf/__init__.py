@@ -4,7 +4,7 @@ STSTNet, OFF-ApexNet and SSSNet, and their ensemble with the Auto classes and th
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .configuration_ensemble import EnsembleConfig
+from .configuration_ensemble import MEMBER_CONFIGS, EnsembleConfig
 from .configuration_epir import EPIRConfig
 from .image_processing_epir import EPIRImageProcessor
 from .modeling_ensemble import EnsembleClassifierOutput, EnsembleForImageClassification, EnsemblePreTrainedModel
@@ -47,8 +47,7 @@ PIPELINE_REGISTRY.register_pipeline("micro-expression-recognition", pipeline_cla
 PIPELINE_REGISTRY.register_pipeline("micro-expression-spotting", pipeline_class=MicroExpressionSpottingPipeline,
                                     pt_model=AutoModelForImageClassification, type="video")
 
-CONFIG_CLASSES = {config.model_type: config for config in (EPIRConfig, STSTNetConfig, OffApexNetConfig, SSSNetConfig,
-                                                          EnsembleConfig)}
+CONFIG_CLASSES = {**MEMBER_CONFIGS, EnsembleConfig.model_type: EnsembleConfig}
 """The models this package trains and evaluates, by `model_type`."""
 
 __all__ = [

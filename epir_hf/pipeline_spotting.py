@@ -20,7 +20,16 @@ from transformers.utils import logging
 
 from .face_crop import check_face_index
 from .motion_signal import SPOTTING_SIDE
-from .pipeline_epir import WINDOW_OPTIONS, EPIRFlowPipeline, _as_sample, _bool_flag, _classify, _is_frame
+from .pipeline_epir import (
+    WINDOW_OPTIONS,
+    EPIRFlowPipeline,
+    _as_sample,
+    _bool_flag,
+    _classify,
+    _is_frame,
+    _predictions,
+    _top_k,
+)
 from .spotting import SpottingThresholds, event_signal, find_events
 from .video_frames import TRUNCATION_POLICIES, VideoFrames
 from .video_motion import first_face_frame, measure_video_motion
@@ -149,11 +158,7 @@ class MicroExpressionSpottingPipeline(EPIRFlowPipeline):
         if progress is not None:
             preprocess["progress"] = _bool_flag("progress", progress)
         forward = {} if test_time_flip is None else {"test_time_flip": _bool_flag("test_time_flip", test_time_flip)}
-        postprocess = {}
-        if top_k is not None:
-            if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-                raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-            postprocess["top_k"] = top_k
+        postprocess = {} if top_k is None else {"top_k": _top_k(top_k)}
         return preprocess, forward, postprocess
 
     def preprocess(self, inputs: dict[str, Any], window: dict[str, Any], fps: float | None = None,
@@ -170,8 +175,9 @@ class MicroExpressionSpottingPipeline(EPIRFlowPipeline):
             box = region.box or (0, 0, width, height)
             motion = measure_video_motion(video, box, start, stop, side=SPOTTING_SIDE, progress=progress)
             clock = time.perf_counter()
-            events = find_events(motion.motion, motion.fps, thresholds)
-            signal = event_signal(motion.motion, motion.fps, thresholds)[0]
+            scored = event_signal(motion.motion, motion.fps, thresholds)
+            events = find_events(motion.motion, motion.fps, thresholds, scored=scored)
+            signal = scored[0]
             pairs = []
             for index, event in enumerate(events):
                 onset, apex = start + event.onset_frame, start + event.apex_frame
@@ -207,11 +213,8 @@ class MicroExpressionSpottingPipeline(EPIRFlowPipeline):
                          end_time=(found["offset_frame"] + 1) / motion.fps,
                          face_box=list(motion.box_at(found["onset_frame"])))
             events.append(found)
-        labels = self.model.config.id2label
         for row, (index, reliable) in enumerate(meta["pairs"]):
-            scores = logits[row].float().softmax(-1).numpy()
-            order = np.argsort(-scores, kind="stable")[:min(top_k, len(labels))]
-            events[index]["predictions"] = [{"label": labels[int(k)], "score": float(scores[k])} for k in order]
+            events[index]["predictions"] = _predictions(logits[row], self.model.config.id2label, top_k)
             events[index]["reliable_motion"] = reliable
         signal = meta["signal"]
         return {"events": events, "fps": motion.fps, "num_frames": motion.num_frames,

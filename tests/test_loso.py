@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -657,7 +658,8 @@ def test_train_full_saves_a_remote_code_model_and_pushes_it(assets, tmp_path, mo
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     uploads = []
-    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kwargs: uploads.append(("create", repo_id)))
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kwargs:
+                        uploads.append(("create", repo_id)) or SimpleNamespace(repo_id=repo_id))
     monkeypatch.setattr(HfApi, "upload_folder", lambda self, repo_id, folder_path, **kwargs:
                         uploads.append(("upload", repo_id, sorted(os.listdir(folder_path)))))
     final_dir = run_loso_module().main(synthetic_argv(assets, tmp_path, "--train_full", "--push_to_hub",

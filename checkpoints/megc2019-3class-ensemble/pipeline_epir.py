@@ -55,6 +55,20 @@ def _bool_flag(name: str, value: Any) -> bool:
     return value
 
 
+def _top_k(value: Any) -> int:
+    """`top_k=`: how many predictions to return, a positive integer (not a bool, which Python counts as one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"top_k must be a positive integer, got {value!r}")
+    return value
+
+
+def _predictions(logits: torch.Tensor, id2label: dict[int, str], top_k: int) -> list[dict[str, Any]]:
+    """The `top_k` best labels of one sample's `logits`, best first, each with its class probability."""
+    scores = logits.float().softmax(-1).numpy()
+    order = np.argsort(-scores, kind="stable")[:min(top_k, len(id2label))]
+    return [{"label": id2label[int(index)], "score": float(scores[index])} for index in order]
+
+
 def _as_sample(item: Any, name: str) -> dict[str, Any]:
     """One pipeline input as {"onset", "apex", "name"} or {"video", "name"}; a `ValueError` says what is wrong."""
     if isinstance(item, dict):
@@ -221,9 +235,7 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
             preprocess_params["processor_options"] = processor_options
         postprocess_params = {}
         if top_k is not None:
-            if not isinstance(top_k, int) or top_k < 1:
-                raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-            postprocess_params["top_k"] = top_k
+            postprocess_params["top_k"] = _top_k(top_k)
         forward_params = {}
         if test_time_flip is not None:
             forward_params["test_time_flip"] = _bool_flag("test_time_flip", test_time_flip)
@@ -325,10 +337,7 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
         return {"logits": logits, "kept_patch_mask": getattr(outputs, "kept_patch_mask", None), "meta": meta}
 
     def postprocess(self, model_outputs: dict[str, Any], top_k: int = 5) -> dict[str, Any]:
-        config = self.model.config
-        scores = model_outputs["logits"][0].float().softmax(-1).numpy()
-        order = np.argsort(-scores, kind="stable")[:min(top_k, config.num_labels)]
-        predictions = [{"label": config.id2label[int(index)], "score": float(scores[index])} for index in order]
+        predictions = _predictions(model_outputs["logits"][0], self.model.config.id2label, top_k)
         meta = dict(model_outputs["meta"])
         if "face" in meta:
             meta["token_map"] = self._token_map(model_outputs["kept_patch_mask"], meta["face"].shape)
@@ -466,12 +475,23 @@ def push_to_hub(model: PreTrainedModel, image_processor: BaseImageProcessor, rep
     """
     with tempfile.TemporaryDirectory() as folder:
         save_for_hub(model, image_processor, folder, training, repo_id)
-        api = HfApi(token=token)
-        created = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-        if created != repo_id:  # the user's namespace, added by the Hub: the card's example names the full id
-            write_model_card(folder, model, image_processor, training, created)
-        return api.upload_folder(repo_id=created, folder_path=folder, revision=revision, create_pr=create_pr,
-                                 commit_message=commit_message or "Upload model, image processor and pipelines")
+        return upload_saved_folder(folder, model, image_processor, repo_id, training, private=private, token=token,
+                                   commit_message=commit_message, revision=revision, create_pr=create_pr)
+
+
+def upload_saved_folder(folder: str | os.PathLike, model: PreTrainedModel, image_processor: BaseImageProcessor,
+                        repo_id: str, training: TrainingRecord | None = None, *, private: bool | None = None,
+                        token: str | bool | None = None, commit_message: str | None = None,
+                        revision: str | None = None, create_pr: bool = False) -> CommitInfo:
+    """Create the Hub repository `repo_id` if needed and upload `folder`, which `save_for_hub(model, image_processor,
+    folder, training)` wrote. When the Hub adds the user's namespace to `repo_id`, the card is written again first,
+    so that its usage example names the full id."""
+    api = HfApi(token=token)
+    created = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    if created != repo_id:
+        write_model_card(folder, model, image_processor, training, created)
+    return api.upload_folder(repo_id=created, folder_path=folder, revision=revision, create_pr=create_pr,
+                             commit_message=commit_message or "Upload model, image processor and pipelines")
 
 
 def _follow_umask(folder: str | os.PathLike) -> None:

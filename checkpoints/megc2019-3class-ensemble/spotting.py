@@ -128,14 +128,18 @@ def event_signal(signal: np.ndarray, fps: float, thresholds: SpottingThresholds
             np.where(lost, np.nan, _moving_average(motion, width)[rows, strongest]), strongest)
 
 
-def find_events(motion: np.ndarray, fps: float, thresholds: SpottingThresholds = SpottingThresholds()
-                ) -> list[SpottedEvent]:
-    """The events of a video from its motion signal (frames × `SIGNAL_COLUMNS`, NaN rows where the face was lost)."""
+def find_events(motion: np.ndarray, fps: float, thresholds: SpottingThresholds = SpottingThresholds(),
+                scored: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> list[SpottedEvent]:
+    """The events of a video from its motion signal (frames × `SIGNAL_COLUMNS`, NaN rows where the face was lost).
+
+    `scored` is `event_signal(motion, fps, thresholds)` when the caller has computed it already (the spotting
+    pipeline returns its first part for plotting), so that it is not computed twice.
+    """
     if motion.ndim != 2 or motion.shape[1] != len(SIGNAL_COLUMNS):
         raise ValueError(f"expected a motion signal of shape (frames, {len(SIGNAL_COLUMNS)}), got {motion.shape}")
     if len(motion) < 3 or np.isnan(motion).all():
         return []
-    signal, pixels, strongest = event_signal(motion, fps, thresholds)
+    signal, pixels, strongest = event_signal(motion, fps, thresholds) if scored is None else scored
     filled = np.nan_to_num(signal, nan=-np.inf)
     peaks, _ = find_peaks(np.nan_to_num(signal, nan=0.0), height=thresholds.peak)
     peaks = [peak for peak in peaks if pixels[peak] >= thresholds.min_motion]

@@ -26,7 +26,7 @@ from sklearn.metrics import confusion_matrix
 
 from ..metrics.micro_expression_metrics.micro_expression_metrics import class_scores
 from ..training.results import protocol_label, read_fold_records
-from ..training.run_config import RUN_CONFIG_FILENAME, RunConfig
+from ..training.run_config import RUN_CONFIG_FILENAME, RunConfig, seed_run_dirs
 
 DRAWS = 2000
 SEED = 0
@@ -61,8 +61,7 @@ def run_folders(path: str | Path) -> list[Path]:
     path = Path(path)
     if (path / RUN_CONFIG_FILENAME).is_file():
         return [path]
-    seeds = sorted((folder for folder in path.glob("seed*") if (folder / RUN_CONFIG_FILENAME).is_file()),
-                   key=lambda folder: (len(folder.name), folder.name))
+    seeds = seed_run_dirs(path)
     if not seeds:
         raise FileNotFoundError(f"{path} is neither a LOSO run folder (run_config.json and folds/) nor a folder of "
                                 "seed runs (seed1/, seed2/, ...).")

@@ -21,7 +21,7 @@ from transformers import BaseImageProcessor, HfArgumentParser, PreTrainedConfig,
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
 
 from .. import CONFIG_CLASSES
-from ..configuration_ensemble import EnsembleConfig
+from ..configuration_ensemble import MEMBER_CONFIGS, EnsembleConfig
 from ..flow_mirror import FlowMirror
 from .augmentation import FlowAugmentation
 from .cluster import import_submitit
@@ -202,7 +202,7 @@ class LOSOArguments:
         if self.members is None:
             return []
         items = [item.strip() for item in self.members.split(",")]
-        known = [model_type for model_type in CONFIG_CLASSES if model_type != ENSEMBLE_TYPE]
+        known = list(MEMBER_CONFIGS)
         if not items or any(item not in known for item in items) or len(set(items)) != len(items):
             raise ValueError(f"--members must be different model types among {', '.join(known)}, comma-separated "
                              f"(e.g. {','.join(known)}); got {self.members!r}.")

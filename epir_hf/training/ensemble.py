@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..configuration_ensemble import EnsembleConfig
 from .results import compute_results, read_fold_records, write_fold_record, write_results
-from .run_config import RUN_CONFIG_FILENAME, RunConfig, settings_differences
+from .run_config import RUN_CONFIG_FILENAME, RunConfig, seed_run_dirs, settings_differences
 from .seed_table import aligned_fold_records, averaged_prediction, load_results, write_seed_summary
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ def seed_runs(folder: Path) -> dict[str, Path]:
     """{`seed<s>`: run dir} of a folder of `--seeds` runs; empty for a single run's folder."""
     if (folder / RUN_CONFIG_FILENAME).is_file():
         return {}
-    return {path.name: path for path in sorted(folder.glob("seed*")) if (path / RUN_CONFIG_FILENAME).is_file()}
+    return {path.name: path for path in seed_run_dirs(folder)}
 
 
 def _holds(seeds: dict[str, Path]) -> str:

@@ -405,7 +405,7 @@ def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArg
     so it is the same model, and a `final` left half-written by an interrupted save is repaired).
     """
     from ..hub_card import TrainingRecord
-    from ..pipeline_epir import save_for_hub
+    from ..pipeline_epir import save_for_hub, upload_saved_folder
 
     if args.push_to_hub and not args.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/epir-megc2019).")
@@ -427,13 +427,10 @@ def train_full_model(data: LOSOData, config: PreTrainedConfig, args: TrainingArg
         print(f"Trained on all {len(data)} samples ({len(set(data.subjects.tolist()))} subjects); "
               f"model, processor and pipeline code saved to {final_dir}", flush=True)
         if args.push_to_hub:
-            from huggingface_hub import HfApi
-
-            api = HfApi(token=args.hub_token)
-            api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
-            api.upload_folder(repo_id=args.hub_model_id, folder_path=final_dir,
-                              commit_message=f"{type(model).__name__} trained on all subjects (examples/run_loso.py "
-                                             "--train_full)")
+            upload_saved_folder(final_dir, model, image_processor, args.hub_model_id, record,
+                                private=args.hub_private_repo, token=args.hub_token,
+                                commit_message=f"{type(model).__name__} trained on all subjects (examples/run_loso.py "
+                                               "--train_full)")
             print(f"Pushed {final_dir} to https://huggingface.co/{args.hub_model_id}", flush=True)
     state.wait_for_everyone()
     return final_dir

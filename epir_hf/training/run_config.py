@@ -139,6 +139,13 @@ _SHORT = reprlib.Repr()  # long lists (e.g. the subjects) and nested dicts are s
 _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 8, 4, 60
 
 
+def seed_run_dirs(folder: str | Path) -> list[Path]:
+    """The runs of a `--seeds` output dir (its `seed<s>/` folders holding a run record), in the order of their seeds;
+    empty when `folder` holds none (a single run's folder, for one)."""
+    runs = [path for path in Path(folder).glob("seed*") if (path / RUN_CONFIG_FILENAME).is_file()]
+    return sorted(runs, key=lambda path: (len(path.name), path.name))
+
+
 def holds_results(output_dir: str | Path) -> bool:
     """Whether a run's folder holds work its settings record vouches for: a finished fold or a trained model."""
     output_dir = Path(output_dir)
