@@ -413,6 +413,7 @@ BAD_PIPELINE_OPTIONS = [
     ({"flow_method": "lucas-kanade"}, "flow_method must be one of"),
     ({"flow_size": 8}, "flow_size must be an integer >= 16 (pixels), got 8"),
     ({"size": 14}, "unexpected options ['size']"),
+    ({"top_k": True}, "top_k must be a positive integer, got True"),
 ]
 
 
