@@ -38,7 +38,7 @@ def shard_recipe() -> str:
 class Recipe:
     """The recipe running in its own process group (a terminal's foreground job), with the stand-in `python`."""
 
-    def __init__(self, tmp_path: Path, seconds: float, fail: str = "no shard fails") -> None:
+    def __init__(self, tmp_path: Path, seconds: float, fail: str = "no shard fails", slow_shell: bool = False) -> None:
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
         (bin_dir / "python").write_text(STUB)
@@ -46,6 +46,9 @@ class Recipe:
         self.log = tmp_path / "calls.log"
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB_LOG": str(self.log),
                "STUB_SECONDS": str(seconds), "STUB_FAIL": fail, "EPIR_COMPOSITE_DIR": str(tmp_path / "data")}
+        if slow_shell:  # every command of the recipe's shell (and its subshells) first waits: shards end meanwhile
+            (tmp_path / "slow.sh").write_text("set -T\ntrap 'sleep 0.2' DEBUG\n")
+            env["BASH_ENV"] = str(tmp_path / "slow.sh")
         self.process = subprocess.Popen(["bash", "-c", shard_recipe()], env=env, cwd=tmp_path, start_new_session=True)
 
     def calls(self) -> list[tuple[int, str]]:
@@ -105,6 +108,13 @@ def test_each_shard_trains_one_fold_at_a_time_and_the_merge_follows(recipe):
     shards = [arguments for arguments in calls if " merge " not in arguments]
     assert len(shards) == 2 and all("--fold_workers 1" in arguments for arguments in shards), shards
     assert " merge " in calls[-1]
+
+
+def test_shards_that_both_end_before_the_recipe_looks_still_lead_to_the_merge(recipe):
+    # `wait -n` returns 127, not the shards' statuses, for children that ended before it was called.
+    run = recipe(seconds=0, slow_shell=True)
+    assert run.finish() == 0
+    assert " merge " in run.calls()[-1][1]
 
 
 def test_ctrl_c_stops_both_shards_and_skips_the_merge(recipe):
