@@ -1,6 +1,6 @@
 """Leave-one-subject-out training and evaluation of EPIR with `transformers.Trainer` (see examples/run_loso.py)."""
 
-from .arguments import LOSOArguments, LOSOTrainingArguments, parse_loso_arguments, training_signature
+from .arguments import LOSOArguments, LOSOTrainingArguments, parse_loso_arguments
 from .augmentation import FlowAugmentation
 from .experiment import LOSOExperiment, build_config, load_data
 from .folds import completed_folds, loso_subjects, parse_fold_shard, select_folds
@@ -9,6 +9,7 @@ from .parallel import FoldError, FoldWorkers, resolve_fold_workers
 from .results import PROTOCOL_NOTES, compute_results, load_metric, merge_runs, protocol_label
 from .run_config import PROTOCOLS, LOSORun, RunConfig
 from .seed_table import summarize_seeds, write_seed_summary
+from .signature import training_signature
 from .trainer import LOSOData, LOSOTrainer, TrainingRecipe, train_fold
 
 __all__ = [

@@ -25,6 +25,7 @@ from ..configuration_ensemble import MEMBER_CONFIGS, EnsembleConfig
 from ..flow_mirror import FlowMirror
 from .augmentation import FlowAugmentation
 from .cluster import import_submitit
+from .distillation import Distillation
 from .files import read_json
 from .folds import parse_fold_shard
 from .pretrained import pretrained_weights
@@ -93,6 +94,17 @@ class LOSOArguments:
     model_name_or_path: str | None = field(default=None, metadata={
         "help": "A pretrained EPIR checkpoint folder (e.g. examples/pretrain.py's OUTPUT_DIR/final) whose encoder "
                 "every fold starts from; the head is new. Default: every fold starts from scratch."})
+    teachers: str | None = field(default=None, metadata={
+        "help": "Distillation: the teachers' model types, comma-separated (e.g. ststnet,offapexnet,sssnet). Each "
+                "fold first trains every teacher at its default config with this recipe and seed on the fold's "
+                "training samples; the model then learns from their soft labels too (docs/loso.md)."})
+    distillation_temperature: float = field(default=2.0, metadata={"help": "Distillation: temperature T."})
+    distillation_alpha: float = field(default=0.5, metadata={
+        "help": "Distillation: loss = (1 - alpha) x cross-entropy + alpha x T² x KL(teachers ‖ model) (+ the "
+                "contrastive term)."})
+    teacher_cache: str | None = field(default=None, metadata={
+        "help": "A folder keeping trained teachers' predictions, keyed by all that determines them, so runs that "
+                "share a teacher train it once; epir-recipe-fit also keeps its own model's there."})
     processor_name_or_path: str | None = field(default=None, metadata={
         "help": "EPIRImageProcessor to use (a folder or Hub id); default: EPIRImageProcessor()."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": PREPROCESSING_WORKERS_HELP})
@@ -235,7 +247,8 @@ class LOSOArguments:
                     "ensemble config, --config_name, sets others)"),
                    ("--label_smoothing", self.label_smoothing is not None, "members at their default configs"),
                    ("--contrastive_weight", self.contrastive_weight is not None, "members at their default configs"),
-                   ("--model_name_or_path", self.model_name_or_path, "members trained from scratch")]
+                   ("--model_name_or_path", self.model_name_or_path, "members trained from scratch"),
+                   ("--teachers", self.teachers, "members from their hard labels (distil into one model instead)")]
         for flag, given, supported in refused:
             if given:
                 raise ValueError(f"{flag} cannot be given with --model_type {ENSEMBLE_TYPE}, which trains "
@@ -295,7 +308,20 @@ class LOSOArguments:
                                             max_scale=self.max_scale, mirror=mirror)
         return TrainingRecipe(balance=self.balance, augmentation=augmentation,
                               test_time_mirror=mirror if self.test_time_flip else None,
-                              init_from=self.model_name_or_path)
+                              init_from=self.model_name_or_path, distillation=self.distillation())
+
+    def distillation(self) -> Distillation | None:
+        """`--teachers` and its settings, or None; the settings without `--teachers` are refused (they would be
+        silently unused)."""
+        if self.teachers is None:
+            defaults = {item.name: item.default for item in fields(self)}
+            for name in ("distillation_temperature", "distillation_alpha"):
+                if getattr(self, name) != defaults[name]:
+                    raise ValueError(f"--{name} is a setting of distillation; give the teachers with --teachers.")
+            return None
+        return Distillation(teachers=tuple(item.strip() for item in self.teachers.split(",")),
+                            temperature=self.distillation_temperature, alpha=self.distillation_alpha,
+                            teacher_cache=self.teacher_cache)
 
 
 def parse_loso_arguments(argv: list[str]) -> tuple[LOSOArguments, LOSOTrainingArguments]:
@@ -390,22 +416,3 @@ class LOSOTrainingArguments(TrainingArguments):
             # Trainer's own smoother would replace the model's loss and drop class weights and the contrastive term.
             raise ValueError("Use --label_smoothing (EPIRConfig.label_smoothing), not --label_smoothing_factor: "
                              "the model computes its loss itself (cross-entropy + contrastive term).")
-
-
-TRAINING_SIGNATURE_FIELDS = (
-    "seed", "data_seed", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-    "gradient_accumulation_steps", "learning_rate", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps",
-    "optim", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm",
-)
-"""The TrainingArguments that change what a fold learns: recorded in every output and compared on resume/merge."""
-
-
-def training_signature(args: TrainingArguments, world_size: int | None = None) -> dict:
-    """The TRAINING_SIGNATURE_FIELDS of `args`, with the number of processes that train each fold (`world_size`,
-    default: `args.world_size`) and the global batch it makes."""
-    signature = {name: getattr(args, name) for name in TRAINING_SIGNATURE_FIELDS}
-    signature = {name: value.value if hasattr(value, "value") else value for name, value in signature.items()}
-    signature["world_size"] = args.world_size if world_size is None else world_size
-    signature["global_train_batch_size"] = (args.per_device_train_batch_size * signature["world_size"]
-                                            * args.gradient_accumulation_steps)
-    return signature

@@ -27,13 +27,14 @@ from transformers import AutoConfig, PreTrainedConfig
 from .. import CONFIG_CLASSES
 from ..configuration_ensemble import EnsembleConfig
 from ..image_processing_epir import EPIRImageProcessor
-from .arguments import LOSOArguments, LOSOTrainingArguments, json_object_argument, training_signature
+from .arguments import LOSOArguments, LOSOTrainingArguments, json_object_argument
 from .cluster import LOGS_DIRNAME, ArraySettings
 from .folds import loso_subjects, select_folds
 from .loso import run_loso_runs, train_full_model
 from .parallel import FoldWorkers, resolve_fold_workers
 from .run_config import LOSORun, RunConfig
 from .seed_table import write_seed_summary
+from .signature import training_signature
 from .trainer import LOSOData, TrainingRecipe, build_model
 
 if TYPE_CHECKING:
@@ -234,6 +235,9 @@ class LOSOExperiment:
         Everything named on the command line (processor, config, output dir, worker settings) is checked before the
         data: the flow pass can take hours.
         """
+        if loso_args.teacher_cache is not None and loso_args.teachers is None:
+            raise ValueError("--teacher_cache keeps the predictions of --teachers; a LOSO run without --teachers "
+                             "would not use it.")
         image_processor = load_processor(loso_args)
         starting_config = load_starting_config(loso_args)
         check_output_dir(training_args.output_dir)

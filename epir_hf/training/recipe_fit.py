@@ -43,6 +43,7 @@ import torch
 from ..image_processing_epir import EPIRImageProcessor
 from .arguments import LOSOTrainingArguments, parse_loso_arguments
 from .cli import run_command
+from .distillation import store_teacher_logits, teacher_key
 from .experiment import build_config, load_data
 from .folds import loso_subjects, parse_fold_shard
 from .results import load_metric
@@ -179,12 +180,17 @@ def main(argv: list[str] | None = None) -> dict | None:
     config = build_config(loso_args, label_names)
     train, validation = split_validation(data.subset(data.subjects != own["held_out"]), own.get("validation_group"))
     fit_args = dataclasses.replace(training_args, save_strategy="no", push_to_hub=False)
+    recipe = loso_args.recipe(image_processor)
     started = time.perf_counter()
     # One prediction pass per epoch over the fit set followed by the validation subjects, split afterwards.
     scored = train.pixel_values if validation is None else torch.cat([train.pixel_values, validation.pixel_values])
-    run = train_fold(config, train, scored, fit_args, loso_args.recipe(image_processor), record_epochs=True)
+    run = train_fold(config, train, scored, fit_args, recipe, record_epochs=True)
     metric = load_metric()
     fit_logits = [logits[: len(train)] for logits in run.epoch_logits]
+    if recipe.distillation is None:
+        # This model is the teacher of its type that a distillation on the same samples and seed would train.
+        store_teacher_logits(loso_args.teacher_cache, teacher_key(config, fit_args, recipe.to_dict(),
+                                                                  train.pixel_values, train.labels), fit_logits[-1])
     scores = uf1_per_epoch(metric, fit_logits, train.labels.numpy(), config.num_labels)
     record = {
         "name": own.get("name", " ".join(run_loso_argv)),

@@ -30,8 +30,18 @@ from transformers import (
 )
 from transformers.trainer_callback import PrinterCallback
 
+from .. import CONFIG_CLASSES
+from ..flow_classification import weighted_cross_entropy
 from ..flow_mirror import FlowMirror, average_with_mirror
 from .augmentation import FlowAugmentation
+from .distillation import (
+    Distillation,
+    cached_teacher_logits,
+    distillation_loss,
+    soft_labels,
+    store_teacher_logits,
+    teacher_key,
+)
 from .pretrained import load_backbone, weights_digest
 
 if TYPE_CHECKING:
@@ -49,6 +59,8 @@ class LOSOData:
     corpora: np.ndarray
     sample_ids: list[str]
     fold_by: str = "subject"
+    soft_labels: torch.Tensor | None = None
+    """(samples, classes) class probabilities of a distillation's teachers, or None."""
 
     def __post_init__(self):
         if self.fold_by not in ("subject", "dataset"):
@@ -81,11 +93,15 @@ class LOSOData:
         index = np.flatnonzero(mask)
         selector = torch.from_numpy(index)
         return LOSOData(self.pixel_values[selector], self.labels[selector], self.subjects[index],
-                        self.corpora[index], [self.sample_ids[i] for i in index], self.fold_by)
+                        self.corpora[index], [self.sample_ids[i] for i in index], self.fold_by,
+                        None if self.soft_labels is None else self.soft_labels[selector])
 
     def torch_dataset(self) -> StackDataset:
-        """Items as `{"pixel_values", "labels"}` dicts, the names the model's forward takes."""
-        return StackDataset(pixel_values=self.pixel_values, labels=self.labels)
+        """Items as `{"pixel_values", "labels"}` dicts, the names the model's forward takes, plus `soft_labels`
+        when a distillation's teachers have labelled the samples."""
+        if self.soft_labels is None:
+            return StackDataset(pixel_values=self.pixel_values, labels=self.labels)
+        return StackDataset(pixel_values=self.pixel_values, labels=self.labels, soft_labels=self.soft_labels)
 
 
 @dataclass
@@ -100,12 +116,15 @@ class TrainingRecipe:
             mirror (the model learns from mirrored samples, so the two views are equally valid and averaging
             removes some of the model's variance); None predicts each sample once.
         init_from: a pretrained checkpoint folder whose encoder every fold starts from (`pretrained.py`), or None.
+        distillation: teachers trained on the same samples, whose soft labels the model also learns from
+            (`distillation.py`), or None.
     """
 
     balance: str = "loss"
     augmentation: FlowAugmentation | None = field(default_factory=FlowAugmentation)
     test_time_mirror: FlowMirror | None = field(default_factory=FlowMirror)
     init_from: str | None = None
+    distillation: Distillation | None = None
 
     def __post_init__(self):
         if self.balance not in ("sampler", "loss", "none"):
@@ -119,6 +138,8 @@ class TrainingRecipe:
                   "test_time_mirror": dataclasses.asdict(self.test_time_mirror) if self.test_time_mirror else None}
         if self.init_from is not None:
             record["init_from"] = {"path": self.init_from, "sha256": weights_digest(self.init_from)}
+        if self.distillation is not None:
+            record["distillation"] = self.distillation.to_dict()
         return record
 
 
@@ -159,13 +180,24 @@ class LOSOTrainer(Trainer):
 
     def compute_loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor], return_outputs: bool = False,
                      num_items_in_batch: torch.Tensor | int | None = None) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        inputs = dict(inputs)
+        targets = inputs.pop("soft_labels", None)
         if model.training:
             self.samples_seen += len(inputs["pixel_values"])
             if self.recipe.augmentation is not None:
-                inputs = {**inputs, "pixel_values": self.recipe.augmentation(inputs["pixel_values"],
-                                                                             self.augmentation_generator)}
-        return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                    num_items_in_batch=num_items_in_batch)
+                inputs["pixel_values"] = self.recipe.augmentation(inputs["pixel_values"], self.augmentation_generator)
+        if targets is None or self.recipe.distillation is None:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        # The model's own loss with alpha of its cross-entropy handed to the distillation term; the rest of it (EPIR's
+        # contrastive term) is kept whole.
+        outputs = model(**inputs)
+        config = self.accelerator.unwrap_model(model).config
+        distillation = self.recipe.distillation
+        hard = weighted_cross_entropy(outputs.logits, inputs["labels"], config.class_weights, config.label_smoothing)
+        soft = distillation_loss(outputs.logits, targets, distillation.temperature)
+        loss = outputs.loss + distillation.alpha * (soft - hard)
+        return (loss, outputs) if return_outputs else loss
 
 
 @torch.no_grad()
@@ -247,8 +279,11 @@ def train_fold(config: PreTrainedConfig, train: LOSOData, test_pixel_values: tor
                processing_class: BaseImageProcessor | None = None) -> FoldTraining:
     """Train a fresh seeded model on `train`; predict `test_pixel_values` after the last (or each) epoch.
 
-    With `recipe.balance == "loss"` the model's config gets balanced class weights of `train`'s labels.
+    With `recipe.balance == "loss"` the model's config gets balanced class weights of `train`'s labels. With
+    `recipe.distillation`, its teachers are trained on `train` first (or read from its teacher cache).
     """
+    if recipe.distillation is not None and train.soft_labels is None:
+        train = dataclasses.replace(train, soft_labels=teacher_soft_labels(config, train, args, recipe))
     config = copy.deepcopy(config)
     if recipe.balance == "loss":
         config.class_weights = balanced_class_weights(train.labels, config.num_labels)
@@ -268,3 +303,28 @@ def train_fold(config: PreTrainedConfig, train: LOSOData, test_pixel_values: tor
                                 recipe.test_time_mirror)
     return FoldTraining(logits=logits, epoch_logits=callback.epoch_logits if callback is not None else [],
                         trainer=trainer, global_step=output.global_step, train_loss=float(output.training_loss))
+
+
+def teacher_config(model_type: str, student: PreTrainedConfig) -> PreTrainedConfig:
+    """The default config of `model_type` with the student's classes: a teacher as its own LOSO run would build it."""
+    defaults = CONFIG_CLASSES[model_type]().to_dict()
+    return CONFIG_CLASSES[model_type].from_dict({**defaults, "class_weights": None, "id2label": student.id2label,
+                                                 "label2id": student.label2id})
+
+
+def teacher_soft_labels(config: PreTrainedConfig, train: LOSOData, args: TrainingArguments,
+                        recipe: TrainingRecipe) -> torch.Tensor:
+    """The soft labels of `train` from `recipe.distillation`'s teachers, each trained on `train` with the recipe
+    (without distillation) and seed of the student, then predicting `train` un-augmented with the test-time flip."""
+    distillation = recipe.distillation
+    teacher_recipe = dataclasses.replace(recipe, distillation=None)
+    logits = []
+    for model_type in distillation.teachers:
+        teacher = teacher_config(model_type, config)
+        key = teacher_key(teacher, args, teacher_recipe.to_dict(), train.pixel_values, train.labels)
+        predicted = cached_teacher_logits(distillation.teacher_cache, key)
+        if predicted is None:
+            predicted = train_fold(teacher, train, train.pixel_values, args, teacher_recipe).logits
+            store_teacher_logits(distillation.teacher_cache, key, predicted)
+        logits.append(predicted)
+    return soft_labels(logits, distillation.temperature)
