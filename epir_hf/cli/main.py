@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 
 from ..training.cli import run_command
-from . import compare, spot
+from . import compare, plot, spot
 
-COMMANDS = {"spot": spot.main, "compare": compare.main}
+COMMANDS = {"spot": spot.main, "compare": compare.main, "plot": plot.main}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,6 +68,17 @@ def run_folders(path: str | Path) -> list[Path]:
     return seeds
 
 
+def complete_fold_records(folder: Path, config: RunConfig) -> list[dict]:
+    """The fold records of the run in `folder` (recorded as `config`), refused unless every fold is there: a score over
+    some of the subjects is not a LOSO number."""
+    records = read_fold_records(folder)
+    missing = sorted(set(config.subjects) - {record["subject"] for record in records})
+    if missing:
+        raise ValueError(f"{folder} is incomplete: {len(missing)} of {len(config.subjects)} folds missing "
+                         f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}).")
+    return records
+
+
 def load_run_set(path: str | Path) -> RunSet:
     """The per-subject confusion matrices of every run in `path` (see `run_folders`), checked to be one row: complete
     leave-one-subject-out runs of the same protocol over the same samples."""
@@ -81,11 +92,7 @@ def load_run_set(path: str | Path) -> RunSet:
                              "subjects needs a leave-one-subject-out run.")
         if (config.protocol, config.label_names) != (first.protocol, first.label_names):
             raise ValueError(f"{folder} has another protocol or other classes than {folders[0]}.")
-        records = read_fold_records(folder)
-        missing = sorted(set(config.subjects) - {record["subject"] for record in records})
-        if missing:
-            raise ValueError(f"{folder} is incomplete: {len(missing)} of {len(config.subjects)} folds missing "
-                             f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}).")
+        records = complete_fold_records(folder, config)
         ids = [record["sample_ids"] for record in records]
         if sample_ids is not None and ids != sample_ids:
             raise ValueError(f"{folder} predicted other samples than {folders[0]}.")

@@ -9,7 +9,6 @@ and a merge of shards produce the same `results.json` from the same folds.
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import platform
 from collections import Counter
 from collections.abc import Sequence
@@ -151,20 +150,12 @@ def write_results(output_dir: str | Path, results: dict) -> None:
 
 
 def _plot_confusion(path: Path, matrix: np.ndarray, label_names: list[str], title: str) -> None:
-    import matplotlib
+    from ..plots.confusion import draw_confusion  # imported here: the plots read runs through this module
+    from ..plots.png import new_figure, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    figure, axes = plt.subplots(figsize=(4.5, 4.0), dpi=120)
-    ConfusionMatrixDisplay(matrix, display_labels=label_names).plot(ax=axes, colorbar=False, cmap="Blues")
-    axes.set_title(title, fontsize=8)
-    figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary)
-    plt.close(figure)
-    os.replace(temporary, path)
+    figure = new_figure(4.5, 4.0)
+    draw_confusion(figure.subplots(), matrix, label_names, title)
+    save_png(figure, path)
 
 
 def summary_line(results: dict, output_dir: str | Path) -> str:
