@@ -88,6 +88,11 @@ def test_teachers_train_on_the_students_samples_only_and_are_cached(assets, tmp_
     recorded = json.loads((tmp_path / "fit.jsonl").read_text().splitlines()[-1])
     assert recorded["arguments"][-2:] == ["--teacher_cache", str(cache)]
 
+    default = recipe_fit.main(synthetic_argv(assets, tmp_path / "out", epochs=1) + [
+        "--held_out", "synth02", "--validation_group", "1/2", "--fit_log", str(tmp_path / "default.jsonl")])
+    assert default["train_uf1"] != record["train_uf1"] or default["validation_uf1"] != record["validation_uf1"], (
+        "the soft labels changed nothing: they did not reach the loss")
+
     seen.clear()
     again = recipe_fit.main(argv)
     assert [model_type for model_type, _ in seen] == ["epir"]  # both teachers read from the cache

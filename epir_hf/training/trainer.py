@@ -178,6 +178,13 @@ class LOSOTrainer(Trainer):
         return WeightedRandomSampler(1.0 / counts[labels].double(), num_samples=len(labels), replacement=True,
                                      generator=torch.Generator().manual_seed(seed))
 
+    def _set_signature_columns_if_needed(self) -> None:
+        # Trainer drops the batch keys that the model's forward does not take; the teachers' soft labels are read by
+        # compute_loss instead, and must reach it.
+        super()._set_signature_columns_if_needed()
+        if "soft_labels" not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, "soft_labels"]
+
     def compute_loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor], return_outputs: bool = False,
                      num_items_in_batch: torch.Tensor | int | None = None) -> torch.Tensor | tuple[torch.Tensor, Any]:
         inputs = dict(inputs)
@@ -186,6 +193,9 @@ class LOSOTrainer(Trainer):
             self.samples_seen += len(inputs["pixel_values"])
             if self.recipe.augmentation is not None:
                 inputs["pixel_values"] = self.recipe.augmentation(inputs["pixel_values"], self.augmentation_generator)
+        if targets is None and self.recipe.distillation is not None and model.training:
+            raise RuntimeError("A distillation batch reached the loss without the teachers' soft labels: the model would "
+                               "learn from the hard labels alone.")
         if targets is None or self.recipe.distillation is None:
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
