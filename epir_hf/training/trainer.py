@@ -194,8 +194,8 @@ class LOSOTrainer(Trainer):
             if self.recipe.augmentation is not None:
                 inputs["pixel_values"] = self.recipe.augmentation(inputs["pixel_values"], self.augmentation_generator)
         if targets is None and self.recipe.distillation is not None and model.training:
-            raise RuntimeError("A distillation batch reached the loss without the teachers' soft labels: the model would "
-                               "learn from the hard labels alone.")
+            raise RuntimeError("A distillation batch reached the loss without the teachers' soft labels: the model "
+                               "would learn from the hard labels alone.")
         if targets is None or self.recipe.distillation is None:
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
