@@ -26,10 +26,15 @@ class AttentionResult:
 
 
 def attention_bias(sizes: torch.Tensor, suppress_self: bool) -> torch.Tensor | None:
-    """Additive logit bias (B, 1, N, N): log(size) of each key plus -inf on the diagonal; None when both are off."""
+    """Additive logit bias (B, 1, N, N): log(size) of each key plus -inf on the diagonal; None when both are off.
+
+    Unit sizes need no bias (log 1 = 0), and leaving it out keeps scaled_dot_product_attention's unmasked fast path.
+    An exported graph (`torch.export`, ONNX) cannot branch on the sizes' values, so there the bias is always added:
+    the same logits, since adding log 1 = 0 changes no value.
+    """
     batch, length = sizes.shape
     bias = None
-    if not torch.all(sizes == 1):
+    if torch.compiler.is_exporting() or not torch.all(sizes == 1):
         bias = sizes.log()[:, None, None, :].expand(batch, 1, length, length)
     if suppress_self:
         diagonal = torch.eye(length, dtype=torch.bool, device=sizes.device)

@@ -17,7 +17,11 @@ from .configuration_epir import CLASS_WEIGHTS_HINT
 
 
 def check_flow_pixel_values(pixel_values: torch.Tensor, num_channels: int, image_size: int) -> None:
-    """Reject inputs that are not (B, num_channels, image_size, image_size) float flow tensors, naming the shape."""
+    """Reject inputs that are not (B, num_channels, image_size, image_size) float flow tensors, naming the shape.
+
+    While `torch.export` traces the model (ONNX export), the values are not checked: a graph cannot stop on a value,
+    so whoever runs the exported graph checks its inputs' values (`epir-hf export` tells them so).
+    """
     expected = f"(batch_size, {num_channels}, {image_size}, {image_size})"
     if not isinstance(pixel_values, torch.Tensor):
         raise ValueError(f"pixel_values must be a torch.Tensor of shape {expected}; got {type(pixel_values)}.")
@@ -28,6 +32,8 @@ def check_flow_pixel_values(pixel_values: torch.Tensor, num_channels: int, image
             or tuple(pixel_values.shape[1:]) != (num_channels, image_size, image_size)):
         raise ValueError(f"pixel_values must have shape {expected} (channels u, v, optical strain); "
                          f"got {tuple(pixel_values.shape)}.")
+    if torch.compiler.is_exporting():
+        return
     finite = torch.isfinite(pixel_values)
     if not finite.all():
         first = tuple(int(i) for i in (~finite).nonzero()[0])

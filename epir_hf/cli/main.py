@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 
 from ..training.cli import run_command
-from . import compare, plot, spot
+from . import compare, export, plot, spot
 
-COMMANDS = {"spot": spot.main, "compare": compare.main, "plot": plot.main}
+COMMANDS = {"spot": spot.main, "compare": compare.main, "plot": plot.main, "export": export.main}
 
 
 def main(argv: list[str] | None = None) -> int:
