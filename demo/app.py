@@ -83,9 +83,10 @@ def _summary(analysis: Analysis, flow_scale: float, strain_peak: float) -> str:
         lines.append(f"**Warning:** that is below the {minimum:g} px that the flow can tell from noise or a change of "
                      "lighting: these scores mean nothing.")
     kept = int(round(result["token_map"].mean() * ANALYZER.patch_grid ** 2))
-    lines.append(f"Flow: the brightest colour is {flow_scale:.2f} px and the brightest strain {strain_peak:.3f} "
-                 f"(each the {BRIGHTEST_PERCENTILE}th percentile). "
-                 f"The model's token selection kept {kept} of its {ANALYZER.patch_grid ** 2} patches.")
+    lines.append(f"Flow: the hue is the direction of the movement (the wheel in the corner), the brightness its "
+                 f"length, brightest at {flow_scale:.2f} px; the strain is brightest at {strain_peak:.3f} (each the "
+                 f"{BRIGHTEST_PERCENTILE}th percentile). The model's token selection kept {kept} of its "
+                 f"{ANALYZER.patch_grid ** 2} patches (orange); the others were fused into one token.")
     return "\n".join(lines)
 
 
@@ -167,7 +168,7 @@ with gr.Blocks(title="EPIR micro-expression recognition", analytics_enabled=Fals
                                         "macro-expression(s), blinks"])
             curve_output = gr.Image(label="motion over time and the events spotted", format="png", interactive=False,
                                     elem_id="motion-curve")
-            events_output = gr.Dataframe(headers=EVENT_COLUMNS, label="events", interactive=False, wrap=True,
+            events_output = gr.Dataframe(headers=EVENT_COLUMNS, label="events", interactive=False, wrap=False,
                                          elem_id="events")
     with gr.Row():
         with gr.Column():
@@ -178,9 +179,9 @@ with gr.Blocks(title="EPIR micro-expression recognition", analytics_enabled=Fals
     with gr.Row():
         onset_output = _picture("onset face", "onset-face")
         apex_output = _picture("apex face", "apex-face")
-        flow_output = _picture("flow: hue = direction, brightness = length", "flow")
+        flow_output = _picture("flow (hue: direction)", "flow")
         strain_output = _picture("optical strain", "strain")
-        patches_output = _picture("patches the model kept (orange)", "kept-patches")
+        patches_output = _picture("kept patches (orange)", "kept-patches")
     shared = [summary_output, label_output, frame_output, onset_output, apex_output, flow_output, strain_output,
               patches_output]
     pair_button.click(classify_pair, [onset_input, apex_input], shared, api_name="classify_pair")

@@ -124,14 +124,14 @@ def motion_curve(spotting: dict[str, Any], shown: int | None) -> np.ndarray:
         axis.axvspan(event["start_time"], event["end_time"], facecolor=MICRO_COLOUR if micro else MACRO_COLOUR,
                      alpha=0.3, linewidth=2.0 if number == shown else 0.0, edgecolor="black")
         label = event["predictions"][0]["label"] if "predictions" in event else event["kind"]
-        axis.annotate(f"{number + 1}: {label}", (event["start_time"], top), fontsize=8, va="bottom",
-                      annotation_clip=False)
+        axis.annotate(f"{number + 1}: {label}", (event["start_time"], 1.01), xycoords=axis.get_xaxis_transform(),
+                      fontsize=8, va="bottom", annotation_clip=False)  # just above the plot, clear of the curve
     axis.plot([], [], color=MICRO_COLOUR, linewidth=6, alpha=0.4, label="micro-expression")
     axis.plot([], [], color=MACRO_COLOUR, linewidth=6, alpha=0.4, label="macro-expression")
     axis.set_xlabel("time (s)")
     axis.set_ylabel("motion (z-score)")
-    axis.set_ylim(bottom=min(0.0, np.nanmin(signal) if np.isfinite(signal).any() else 0.0), top=top * 1.15)
-    axis.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    axis.set_ylim(bottom=min(0.0, np.nanmin(signal) if np.isfinite(signal).any() else 0.0), top=top * 1.05)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)  # beside, not over, events
     figure.tight_layout()
     figure.canvas.draw()
     return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()

@@ -137,7 +137,7 @@ def test_the_pair_examples_get_the_recognition_pipelines_answer(app, client):
         assert_pictures_drawn(pictures, [224] + [256] * 5)
 
 
-def test_bad_pairs_get_a_one_line_message(app, client, tmp_path):
+def test_bad_inputs_get_a_one_line_message(app, client, tmp_path):
     module, _ = app
     pair = module.EXAMPLES.pairs[0]
     with pytest.raises(AppError, match="Give both frames"):
@@ -146,6 +146,8 @@ def test_bad_pairs_get_a_one_line_message(app, client, tmp_path):
     Image.open(pair.apex).crop((0, 0, 200, 200)).save(smaller)
     with pytest.raises(AppError, match="the onset frame is 224x224 but the apex frame is 200x200"):
         client.predict(handle_file(pair.onset), handle_file(smaller), api_name="/classify_pair")
+    with pytest.raises(AppError, match="got a single image, but a micro-expression needs motion"):
+        client.predict(handle_file(pair.onset), api_name="/spot_video")
 
 
 def test_the_video_example_shows_the_spotted_events_and_the_strongest_micro_expression(app, client):
