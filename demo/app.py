@@ -47,15 +47,11 @@ ANALYZER = Analyzer()
 EXAMPLES = load_examples()
 
 
-def _percent(score: float) -> str:
-    return f"{score:.0%}"
-
-
 def _summary(analysis: Analysis, flow_scale: float, strain_peak: float) -> str:
     """What the pictures cannot say: the face found, how much it moved, and whether the scores mean anything."""
     result = analysis.recognition
     best = result["predictions"][0]
-    lines = [f"**Most likely: {best['label']}** ({_percent(best['score'])}).", ""]
+    lines = [f"**Most likely: {best['label']}** ({best['score']:.0%}).", ""]
     if analysis.spotting is not None:
         spotting, events = analysis.spotting, analysis.spotting["events"]
         kinds = [event["kind"] for event in events]

@@ -25,6 +25,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from dataset_scripts.generated_long_videos import LongVideoSettings, drawn_faces, script_video, write_video
 from epir_hf.video_frames import VideoFrames
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -173,6 +174,22 @@ def test_the_video_example_shows_the_spotted_events_and_the_strongest_micro_expr
     assert f"onset frame {strongest['onset_frame']}, apex frame {strongest['apex_frame']}" in summary
     assert f"Spotted {len(events)} event(s)" in summary
     assert_pictures_drawn([*pictures, curve], [480] + [256] * 5 + [None])
+
+
+def test_a_video_without_micro_expressions_shows_the_recognition_pipelines_own_pair(app, client, tmp_path):
+    module, _ = app
+    settings = LongVideoSettings(duration=2.0, frame_width=400, frame_height=300, micro_per_minute=0,
+                                 macro_per_minute=0, blinks_per_minute=0, head_jumps_per_minute=0, head_drift=0)
+    still = tmp_path / "still.mp4"
+    rng = np.random.default_rng(5)
+    write_video(still, drawn_faces(1, 5, settings.face_size, "s{}")[0], script_video(rng, settings), rng, settings)
+    summary, label, *pictures, curve, table = client.predict(handle_file(str(still)), api_name="/spot_video")
+    expected = module.ANALYZER.recognize(str(still), top_k=3)
+    assert table["data"] == []
+    assert f"No micro-expression was spotted. Shown: the first frame (0) and the frame that moved most from it " \
+           f"({expected['apex_index']})" in summary
+    assert probabilities(label) == pytest.approx({p["label"]: p["score"] for p in expected["predictions"]}, abs=1e-6)
+    assert_pictures_drawn([*pictures, curve], [300] + [256] * 5 + [None])
 
 
 # ----------------------------------------------------------------------------------------- in a browser
