@@ -30,7 +30,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 class Chromium:
     """One headless Chromium with a fresh profile and one page; `evaluate` runs JavaScript in it."""
 
-    def __init__(self, width: int = 1280, height: int = 1600, timeout: float = 30.0) -> None:
+    def __init__(self, width: int = 1280, height: int = 1600, timeout: float = 120.0) -> None:
+        """`timeout`: the longest wait for Chromium to start and for the answer to one command (a navigation is
+        answered once the server has sent the page, which a machine busy with other work delays)."""
         self.profile = Path(tempfile.mkdtemp(prefix="chromium-profile-"))
         self.process = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}",
                                          f"--window-size={width},{height}", "about:blank"],
@@ -92,7 +94,7 @@ class Chromium:
             time.sleep(0.25)
         raise TimeoutError(f"the page did not show {what} within {timeout:g} s")
 
-    def open(self, url: str, timeout: float = 60.0) -> None:
+    def open(self, url: str, timeout: float = 120.0) -> None:
         self.call("Page.navigate", url=url)
         self.wait_for("document.readyState === 'complete'", timeout, f"{url} loaded")
 
