@@ -190,6 +190,7 @@ def test_token_map_shows_the_patches_dtsm_kept(saved, pipe):
     seen = processor.process_pair(onset, apex)
     assert np.array_equal(face, np.rint(seen.apex_face).astype(np.uint8))
     assert np.array_equal(result["flow_image"], seen.flow_image)
+    assert result["flow"].shape == (128, 128, 2) and np.array_equal(result["flow"], seen.flow)
 
 
 def test_token_map_needs_dtsm(tmp_path):

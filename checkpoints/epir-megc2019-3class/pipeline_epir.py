@@ -172,8 +172,9 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
     logged too). Videos add `onset_index`, `apex_index` and, when spotted, `apex_scores` (one per frame of `window`,
     the [first, last + 1) frames searched).
     `return_token_map=True` adds `token_map` (float32 0/1 mask of the patches DTSM kept, upsampled to the
-    `flow_size` face crop), `face` (that apex face crop, uint8) and `flow_image` (the uint8 (u, v, strain) image
-    the model read).
+    `flow_size` face crop), `face` (that apex face crop, uint8), `flow_image` (the uint8 (u, v, strain) image
+    the model read) and `flow` (the float32 (u, v) onset→apex flow in pixels of the `flow_size` face crop, before
+    the flow image's per-channel min–max scaling, which hides where the flow is zero).
 
     Example:
 
@@ -270,6 +271,7 @@ class MicroExpressionRecognitionPipeline(EPIRFlowPipeline):
         if return_token_map:
             meta["face"] = np.clip(np.rint(pair.apex_face), 0, 255).astype(np.uint8)
             meta["flow_image"] = pair.flow_image
+            meta["flow"] = pair.flow
         pixel_values = torch.from_numpy(pair.pixel_values[None]).to(self.dtype)
         return {"pixel_values": pixel_values, "meta": meta}
 

@@ -1,0 +1,89 @@
+"""What the demo computes for one input: epir_hf's recognition and spotting pipelines on the release checkpoint.
+
+Why a module of its own: the page (app.py) only lays out what this returns, so the same analysis is what a test or a
+benchmark checks without a browser. A frame pair goes through the `micro-expression-recognition` pipeline; a video
+through the `micro-expression-spotting` pipeline first (every event, each micro-expression classified), and then the
+strongest micro-expression through the recognition pipeline again, on the very pair and face box the spotter used,
+to get what only that pipeline returns: the kept patches, the face crop and the flow.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
+
+from epir_hf.image_processing_epir import load_frame  # importing epir_hf registers the model and both pipelines
+from epir_hf.video_frames import VideoFrames
+
+MODEL_ENV = "EPIR_DEMO_MODEL"
+CHECKPOINT_NAME = "epir-megc2019-3class"
+MAX_SECONDS = 60.0
+"""A video is analysed up to this time: the demo answers in seconds on a small CPU, not in minutes."""
+
+
+def model_folder() -> Path:
+    """The release checkpoint: `$EPIR_DEMO_MODEL`, else a copy beside app.py (a Space), else the repository's."""
+    if os.environ.get(MODEL_ENV):
+        candidates = [Path(os.environ[MODEL_ENV])]
+    else:
+        here = Path(__file__).resolve().parent
+        candidates = [here / CHECKPOINT_NAME, here.parent / "checkpoints" / CHECKPOINT_NAME]
+    for folder in candidates:
+        if (folder / "config.json").is_file():
+            return folder
+    raise FileNotFoundError(f"no EPIR checkpoint (config.json) in {' or '.join(map(str, candidates))}; set "
+                            f"{MODEL_ENV} to the folder of checkpoints/{CHECKPOINT_NAME}")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One input's results: `recognition` is the recognition pipeline's output (with `return_token_map=True`) for
+    the pair shown, `onset` / `apex` its grayscale frames; for a video, `spotting` is the spotting pipeline's output
+    and `event` the index in its events of the micro-expression shown (None when it found none, and the pair is then
+    the clip's first frame and the frame that moved most from it)."""
+
+    recognition: dict[str, Any]
+    onset: np.ndarray
+    apex: np.ndarray
+    spotting: dict[str, Any] | None = None
+    event: int | None = None
+
+
+class Analyzer:
+    """Both pipelines on one loaded copy of the checkpoint (the package's own pipeline classes, no remote code)."""
+
+    def __init__(self, folder: str | os.PathLike | None = None) -> None:
+        folder = model_folder() if folder is None else folder
+        model = AutoModelForImageClassification.from_pretrained(folder).eval()
+        processor = AutoImageProcessor.from_pretrained(folder)
+        self.recognize = pipeline("micro-expression-recognition", model=model, image_processor=processor)
+        self.spot = pipeline("micro-expression-spotting", model=model, image_processor=processor)
+        self.class_names = [model.config.id2label[index] for index in sorted(model.config.id2label)]
+        self.patch_grid = model.config.image_size // model.config.patch_size  # patches per side of the flow image
+
+    def pair(self, onset: Any, apex: Any) -> Analysis:
+        """An (onset, apex) pair of frames (arrays or image paths)."""
+        result = self.recognize({"onset": onset, "apex": apex}, return_token_map=True, top_k=len(self.class_names))
+        return Analysis(result, load_frame(onset, "onset"), load_frame(apex, "apex"))
+
+    def video(self, path: str | os.PathLike) -> Analysis:
+        """A video file, up to `MAX_SECONDS`: spot its events, then show its strongest micro-expression."""
+        top_k = len(self.class_names)
+        spotted = self.spot(os.fspath(path), end_time=MAX_SECONDS, progress=False, top_k=top_k)
+        micro = [index for index, event in enumerate(spotted["events"]) if "predictions" in event]
+        if micro:
+            chosen = max(micro, key=lambda index: spotted["events"][index]["score"])
+            event = spotted["events"][chosen]
+            result = self.recognize(os.fspath(path), onset_index=event["onset_frame"], apex_index=event["apex_frame"],
+                                    face_box=event["face_box"], return_token_map=True, top_k=top_k)
+        else:
+            chosen = None
+            result = self.recognize(os.fspath(path), end_time=MAX_SECONDS, return_token_map=True, top_k=top_k)
+        with VideoFrames(os.fspath(path)) as video:
+            onset, apex = video.frame(result["onset_index"]), video.frame(result["apex_index"])
+        return Analysis(result, onset, apex, spotted, chosen)
