@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 
 from ..training.cli import run_command
-from . import compare, spot
+from . import compare, predict, spot
 
-COMMANDS = {"spot": spot.main, "compare": compare.main}
+COMMANDS = {"predict": predict.main, "spot": spot.main, "compare": compare.main}
 
 
 def main(argv: list[str] | None = None) -> int:
