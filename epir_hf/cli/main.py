@@ -9,9 +9,10 @@ from __future__ import annotations
 import sys
 
 from ..training.cli import run_command
-from . import compare, export, plot, spot
+from . import compare, export, plot, predict, spot
 
-COMMANDS = {"spot": spot.main, "compare": compare.main, "plot": plot.main, "export": export.main}
+COMMANDS = {"predict": predict.main, "spot": spot.main, "compare": compare.main, "plot": plot.main,
+            "export": export.main}
 
 
 def main(argv: list[str] | None = None) -> int:

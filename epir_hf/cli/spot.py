@@ -19,9 +19,8 @@ from transformers import pipeline
 
 from ..pipeline_spotting import THRESHOLD_OPTIONS
 from ..spotting import SpottingThresholds
+from .release import model_or_release
 
-RELEASE_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "epir-megc2019-3class"
-"""The release checkpoint of a source checkout (an installed wheel has none: pass --model)."""
 COLUMNS = ("video", "onset_frame", "apex_frame", "offset_frame", "start_time", "end_time", "kind", "score", "region",
            "label", "label_score")
 
@@ -59,10 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output)
     if not output.parent.is_dir():
         raise FileNotFoundError(f"the folder of --output does not exist: {output.parent}")
-    model = args.model or (str(RELEASE_CHECKPOINT) if RELEASE_CHECKPOINT.is_dir() else None)
-    if model is None:
-        raise ValueError("no --model given and no release checkpoint next to this installation: pass --model "
-                         "(a saved EPIR folder or Hub id)")
+    model = model_or_release(args.model)
     thresholds = SpottingThresholds(**{name: getattr(args, name) for name in THRESHOLD_OPTIONS
                                        if getattr(args, name) is not None})  # checked before the model loads
     options = {"thresholds": thresholds, "fps": args.fps, "face_index": args.face_index,
