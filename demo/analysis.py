@@ -17,27 +17,27 @@ from typing import Any
 import numpy as np
 from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
 
+from epir_hf.cli.release import RELEASE_CHECKPOINT
 from epir_hf.image_processing_epir import load_frame  # importing epir_hf registers the model and both pipelines
 from epir_hf.video_frames import VideoFrames
 
 MODEL_ENV = "EPIR_DEMO_MODEL"
-CHECKPOINT_NAME = "epir-megc2019-3class"
 MAX_SECONDS = 60.0
 """A video is analysed up to this time: the demo answers in seconds on a small CPU, not in minutes."""
 
 
 def model_folder() -> Path:
-    """The release checkpoint: `$EPIR_DEMO_MODEL`, else a copy beside app.py (a Space), else the repository's."""
+    """The release checkpoint: `$EPIR_DEMO_MODEL`, else a copy beside app.py (a Space), else the source checkout's
+    (the one the command line uses)."""
     if os.environ.get(MODEL_ENV):
         candidates = [Path(os.environ[MODEL_ENV])]
     else:
-        here = Path(__file__).resolve().parent
-        candidates = [here / CHECKPOINT_NAME, here.parent / "checkpoints" / CHECKPOINT_NAME]
+        candidates = [Path(__file__).resolve().parent / RELEASE_CHECKPOINT.name, RELEASE_CHECKPOINT]
     for folder in candidates:
         if (folder / "config.json").is_file():
             return folder
     raise FileNotFoundError(f"no EPIR checkpoint (config.json) in {' or '.join(map(str, candidates))}; set "
-                            f"{MODEL_ENV} to the folder of checkpoints/{CHECKPOINT_NAME}")
+                            f"{MODEL_ENV} to the folder of checkpoints/{RELEASE_CHECKPOINT.name}")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from epir_hf.video_frames import VideoFrames
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO = REPO_ROOT / "demo"
 DEMO_MODULES = ("app", "analysis", "pictures", "generated_examples")
+STEP = 120.0  # the longest wait, in seconds, for each step of the browser test; seconds on a machine doing nothing else
 
 
 def free_port() -> int:
@@ -203,19 +204,19 @@ def test_a_browser_shows_the_classified_pair_without_reaching_outside(app, tmp_p
     browser = Chromium()
     try:
         browser.open(url)
-        browser.wait_for("document.querySelectorAll('button.gallery-item').length >= 3", 60, "the examples")
+        browser.wait_for("document.querySelectorAll('button.gallery-item').length >= 3", STEP, "the examples")
         browser.evaluate(f"[...document.querySelectorAll('button.gallery-item')]"
                          f".find(item => item.innerText.includes('{pair.drawn}')).click()")
         browser.wait_for("['onset-input', 'apex-input'].every(id => "
-                         "document.querySelector(`#${id} img`)?.naturalWidth > 0)", 30, "the example's two frames")
+                         "document.querySelector(`#${id} img`)?.naturalWidth > 0)", STEP, "the example's two frames")
         browser.evaluate("[...document.querySelectorAll('button')]"
                          ".find(button => button.innerText.trim() === 'Classify the pair').click()")
         shown = browser.wait_for("document.querySelector('[data-testid=\"label-output-value\"]')?.innerText.trim()",
-                                 90, "a label")
+                                 STEP, "a label")
         assert shown == expected
         ids = list(module.PICTURES)
         browser.wait_for(f"{ids}.every(id => document.querySelector(`#${{id}} img`)?.complete && "
-                         "document.querySelector(`#${id} img`).naturalWidth > 0)", 30, "the six pictures")
+                         "document.querySelector(`#${id} img`).naturalWidth > 0)", STEP, "the six pictures")
         spreads = browser.evaluate(PIXEL_SPREAD.replace("IDS", str(ids)))
         assert all(spreads[id] > 5 for id in ids), spreads  # each picture shows something, not a flat colour
         screenshot = tmp_path / "demo.png"
