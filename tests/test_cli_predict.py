@@ -213,4 +213,6 @@ def test_two_processes_share_the_inputs_and_write_one_file(pairs, tmp_path):
     rows = read_rows(two)
     # Process 0 takes pairs 0 and 1, process 1 pair 2: round 1 writes pairs 0 and 2, round 2 pair 1.
     assert [row["id"] for row in rows] == [str(pairs[0][0]), str(pairs[2][0]), str(pairs[1][0])]
-    assert all(probabilities(row) == probabilities(by_id[row["id"]]) for row in rows)
+    # The same model on the same pairs; the two processes run one thread each, this one its own count, so the kernels
+    # may round the last digits differently.
+    assert all(probabilities(row) == pytest.approx(probabilities(by_id[row["id"]]), abs=1e-5) for row in rows)
