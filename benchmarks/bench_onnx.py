@@ -29,7 +29,7 @@ import torch
 from transformers import AutoModelForImageClassification
 
 from epir_hf.export import export_onnx, max_logit_difference, sample_flows
-from epir_hf.export.onnx_export import INPUT_NAME, onnx_session
+from epir_hf.export.onnx_export import INPUT_NAME, onnx_runtime
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 MODELS = ("epir", "ststnet", "offapexnet", "sssnet")
@@ -86,12 +86,12 @@ def main() -> None:
                     pixel_values = flows[:batch]
                     torch_times[batch] = call_times(lambda: model(pixel_values=pixel_values), args.warmup,
                                                     args.seconds)
-            # The session (and its thread pool) exists only once PyTorch's cells are timed: no thread of one
+            # The onnxruntime model (and its thread pool) exists only once PyTorch's cells are timed: no thread of one
             # runtime waits on a core while the other is measured.
-            session = onnx_session(path, args.threads)
+            runtime = onnx_runtime(path, args.threads)
             for batch in BATCHES:
                 array = flows[:batch].numpy()
-                onnx_times = call_times(lambda: session.run(None, {INPUT_NAME: array}), args.warmup, args.seconds)
+                onnx_times = call_times(lambda: runtime.run(None, {INPUT_NAME: array}), args.warmup, args.seconds)
                 difference = max_logit_difference(model, path, flows[:batch], batch)
                 speedup = statistics.median(torch_times[batch]) / statistics.median(onnx_times)
                 print(f"{name:11} {batch:5} {'PyTorch':12} {summary(torch_times[batch], batch)}")

@@ -29,7 +29,7 @@ from epir_hf import (
 )
 from epir_hf.cli.main import cli, main
 from epir_hf.export import export_onnx, max_logit_difference, sample_flows
-from epir_hf.export.onnx_export import TRANSLATIONS, onnx_session
+from epir_hf.export.onnx_export import TRANSLATIONS, onnx_runtime
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EPIR_CHECKPOINT = REPO_ROOT / "checkpoints" / "epir-megc2019-3class"
@@ -87,11 +87,11 @@ def test_an_ensemble_exports_as_one_graph(ensemble, flows, tmp_path):
 
 
 def test_the_file_says_what_it_takes_and_returns(exported_epir):
-    session = onnx_session(exported_epir[1])
-    (given,), (returned,) = session.get_inputs(), session.get_outputs()
+    runtime = onnx_runtime(exported_epir[1])
+    (given,), (returned,) = runtime.get_inputs(), runtime.get_outputs()
     assert (given.name, given.shape, given.type) == ("pixel_values", ["batch", 3, 28, 28], "tensor(float)")
     assert (returned.name, returned.shape) == ("logits", ["batch", 3])
-    metadata = session.get_modelmeta().custom_metadata_map
+    metadata = runtime.get_modelmeta().custom_metadata_map
     assert metadata["model_type"] == "epir"
     assert metadata["id2label"] == '{"0": "negative", "1": "positive", "2": "surprise"}'
 
@@ -105,8 +105,8 @@ def test_the_docs_recipe_gives_the_pipelines_scores(exported_epir):
                              return_tensors="np").pixel_values
     mirror = pixel_values[..., ::-1].copy()
     mirror[:, 0] = -mirror[:, 0]
-    session = onnx_session(exported_epir[1])
-    logits = [session.run(None, {"pixel_values": view})[0] for view in (pixel_values, mirror)]
+    runtime = onnx_runtime(exported_epir[1])
+    logits = [runtime.run(None, {"pixel_values": view})[0] for view in (pixel_values, mirror)]
     np.testing.assert_allclose(logits[0][0], expected["logits"], rtol=0, atol=TOLERANCE)
     probabilities = [np.exp(view) / np.exp(view).sum(-1, keepdims=True) for view in logits]
     scores = (probabilities[0] + probabilities[1])[0] / 2
@@ -131,7 +131,7 @@ def test_the_stable_argsort_keeps_the_order_of_ties_in_onnx(tmp_path):
                                 dynamic_shapes=({0: torch.export.Dim("batch")},),
                                 custom_translation_table=TRANSLATIONS)
     program.save(str(tmp_path / "ranks.onnx"))
-    exported = onnx_session(tmp_path / "ranks.onnx").run(None, {"scores": scores.numpy()})
+    exported = onnx_runtime(tmp_path / "ranks.onnx").run(None, {"scores": scores.numpy()})
     for onnx_result, torch_result in zip(exported, StableRanks()(scores)):
         np.testing.assert_array_equal(onnx_result, torch_result.numpy())
 

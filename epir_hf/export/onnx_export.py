@@ -78,8 +78,8 @@ def export_onnx(model: PreTrainedModel, path: str | Path) -> int:
     return program.model.opset_imports[""]
 
 
-def onnx_session(path: str | Path, threads: int | None = None) -> onnxruntime.InferenceSession:
-    """An onnxruntime CPU session of the file; `threads` sets its intra-op threads (None: onnxruntime's default)."""
+def onnx_runtime(path: str | Path, threads: int | None = None) -> onnxruntime.InferenceSession:
+    """The file loaded by onnxruntime on the CPU; `threads` sets its intra-op threads (None: onnxruntime's default)."""
     options = onnxruntime.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
@@ -91,12 +91,12 @@ def max_logit_difference(model: PreTrainedModel, path: str | Path, pixel_values:
                          batch_size: int) -> float:
     """The largest |ONNX − PyTorch| over every logit of `pixel_values`, both run `batch_size` inputs at a time (the
     last batch may be smaller)."""
-    session = onnx_session(path)
+    runtime = onnx_runtime(path)
     model.eval()
     differences = []
     for chunk in torch.split(pixel_values, batch_size):
         with torch.no_grad():
             expected = model(pixel_values=chunk).logits.float().numpy()
-        (exported,) = session.run([OUTPUT_NAME], {INPUT_NAME: chunk.numpy()})
+        (exported,) = runtime.run([OUTPUT_NAME], {INPUT_NAME: chunk.numpy()})
         differences.append(np.abs(exported - expected).max())
     return float(np.max(differences))  # NaN if either side gave NaN: never read as a pass
