@@ -91,18 +91,16 @@ def teacher_key(config: PreTrainedConfig, args: TrainingArguments, recipe: dict,
     return digest.hexdigest()
 
 
-def cached_teacher_logits(cache_dir: str | Path | None, key: str) -> np.ndarray | None:
-    """The stored predictions under `key`, or None when there is no cache or no such teacher yet."""
-    if cache_dir is None or not (Path(cache_dir) / f"{key}.npy").is_file():
+def cached_teacher_logits(cache_dir: str | Path, key: str) -> np.ndarray | None:
+    """The stored predictions under `key`, or None when there is no such teacher yet."""
+    if not (Path(cache_dir) / f"{key}.npy").is_file():
         return None
     return np.load(Path(cache_dir) / f"{key}.npy")
 
 
-def store_teacher_logits(cache_dir: str | Path | None, key: str, logits: np.ndarray) -> None:
+def store_teacher_logits(cache_dir: str | Path, key: str, logits: np.ndarray) -> None:
     """Keep a trained teacher's predictions under `key` (written whole, then renamed: an interrupted write leaves no
     partial entry behind)."""
-    if cache_dir is None:
-        return
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     partial = Path(cache_dir) / f"{key}.partial.npy"
     np.save(partial, logits)

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     run = train_fold(config, train, scored, fit_args, recipe, record_epochs=True)
     metric = load_metric()
     fit_logits = [logits[: len(train)] for logits in run.epoch_logits]
-    if recipe.distillation is None:
+    if recipe.distillation is None and loso_args.teacher_cache is not None:
         # This model is the teacher of its type that a distillation on the same samples and seed would train.
         store_teacher_logits(loso_args.teacher_cache, teacher_key(config, fit_args, recipe.to_dict(),
                                                                   train.pixel_values, train.labels), fit_logits[-1])

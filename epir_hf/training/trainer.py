@@ -330,11 +330,13 @@ def teacher_soft_labels(config: PreTrainedConfig, train: LOSOData, args: Trainin
     teacher_recipe = dataclasses.replace(recipe, distillation=None)
     logits = []
     for model_type in distillation.teachers:
-        teacher = teacher_config(model_type, config)
-        key = teacher_key(teacher, args, teacher_recipe.to_dict(), train.pixel_values, train.labels)
-        predicted = cached_teacher_logits(distillation.teacher_cache, key)
+        teacher, cache, predicted = teacher_config(model_type, config), distillation.teacher_cache, None
+        if cache is not None:  # the digest reads every training sample: only worth it when there is a store
+            key = teacher_key(teacher, args, teacher_recipe.to_dict(), train.pixel_values, train.labels)
+            predicted = cached_teacher_logits(cache, key)
         if predicted is None:
             predicted = train_fold(teacher, train, train.pixel_values, args, teacher_recipe).logits
-            store_teacher_logits(distillation.teacher_cache, key, predicted)
+            if cache is not None:
+                store_teacher_logits(cache, key, predicted)
         logits.append(predicted)
     return soft_labels(logits, distillation.temperature)
