@@ -6,11 +6,13 @@ Cold start: the wall time from starting `python demo/app.py` (a fresh process) u
 measured `--repeats` times with an empty examples folder (the first start, which generates the examples) and as many
 times with the folder the first start left (a restart). The Python files are in the operating system's page cache
 after the first start, as they are on a machine that has run anything from the project. Answer: the round trip of
-gradio_client's `predict` of the video tab (spotting, then the strongest micro-expression through the recognition
-pipeline, then the pictures) on the generated 10-s 640×480 30-fps clip, upload and download included, `--repeats`
+gradio_client's `predict` of the video tab (spotting, then each micro-expression through the recognition pipeline,
+then the pictures) on the generated 10-s 640×480 30-fps clip, upload and download included, `--repeats`
 times on the last server started, after one call of the pair tab (the first call of a process loads torch's kernels).
 Targets: a cold start within 10 s, the clip answered within 5 s, on 2 CPU cores. The machine's load before the runs
-is printed: numbers measured beside other work are slower than the demo is.
+is printed: numbers measured beside other work are slower than the demo is. Printed beside the cold start: how long a
+fresh interpreter takes to import gradio, torch with transformers and epir_hf, and all of them, which the page needs
+before it can answer.
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ def stop(server: subprocess.Popen) -> None:
         server.wait()
 
 
+def import_time(modules: str) -> float:
+    """Wall time of a fresh interpreter that imports `modules` and exits: the part of a cold start that no code of
+    the demo can shorten."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {modules}"], check=True, cwd=REPO_ROOT,
+                   env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    return time.perf_counter() - started
+
+
 def seconds(values: list[float]) -> str:
     return f"median {statistics.median(values):.2f} s (runs: {', '.join(f'{value:.2f}' for value in values)})"
 
@@ -87,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
     print(f"hardware: {hardware()}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
           f"load average before the runs: {', '.join(f'{load:.2f}' for load in os.getloadavg())}", flush=True)
+    floors = {modules: [import_time(modules) for _ in range(args.repeats)]
+              for modules in ("gradio", "torch, transformers, epir_hf", "gradio, torch, transformers, epir_hf")}
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as scratch:
         first, restart = [], []
         for run in range(args.repeats):
@@ -115,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"cold start, examples generated (start of `python demo/app.py` to its page's HTTP 200): {seconds(first)}; "
           f"target {COLD_START_TARGET:g} s")
     print(f"cold start, examples reused: {seconds(restart)}")
+    for modules, values in floors.items():
+        print(f"  of which no demo code can save: `python -c 'import {modules}'` {seconds(values)}")
     print(f"10-s 640x480 30-fps clip, gradio_client round trip of the video tab: {seconds(answers)}; "
           f"target {CLIP_TARGET:g} s")
 

@@ -2,9 +2,9 @@
 
 Why a module of its own: the page (app.py) only lays out what this returns, so the same analysis is what a test or a
 benchmark checks without a browser. A frame pair goes through the `micro-expression-recognition` pipeline; a video
-through the `micro-expression-spotting` pipeline first (every event, each micro-expression classified), and then the
-strongest micro-expression through the recognition pipeline again, on the very pair and face box the spotter used,
-to get what only that pipeline returns: the kept patches, the face crop and the flow.
+through the `micro-expression-spotting` pipeline first (every event), and then each micro-expression through the
+recognition pipeline, on the very pair and face box the spotter classifies (so its labels are the spotter's), which
+also returns what only that pipeline gives for the strongest one: the kept patches, the face crop and the flow.
 """
 
 from __future__ import annotations
@@ -72,18 +72,27 @@ class Analyzer:
         return Analysis(result, load_frame(onset, "onset"), load_frame(apex, "apex"))
 
     def video(self, path: str | os.PathLike) -> Analysis:
-        """A video file, up to `MAX_SECONDS`: spot its events, then show its strongest micro-expression."""
-        top_k = len(self.class_names)
-        spotted = self.spot(os.fspath(path), end_time=MAX_SECONDS, progress=False, top_k=top_k)
-        micro = [index for index, event in enumerate(spotted["events"]) if "predictions" in event]
-        if micro:
-            chosen = max(micro, key=lambda index: spotted["events"][index]["score"])
-            event = spotted["events"][chosen]
-            result = self.recognize(os.fspath(path), onset_index=event["onset_frame"], apex_index=event["apex_frame"],
-                                    face_box=event["face_box"], return_token_map=True, top_k=top_k)
-        else:
-            chosen = None
-            result = self.recognize(os.fspath(path), end_time=MAX_SECONDS, return_token_map=True, top_k=top_k)
-        with VideoFrames(os.fspath(path)) as video:
-            onset, apex = video.frame(result["onset_index"]), video.frame(result["apex_index"])
-        return Analysis(result, onset, apex, spotted, chosen)
+        """A video file, up to `MAX_SECONDS`: spot its events, then show its strongest micro-expression.
+
+        The spotter runs without classifying; each micro-expression is then classified here by the recognition
+        pipeline on the very frames and face box the spotter would use, which gives the spotter's labels and what
+        only the recognition pipeline returns (kept patches, face crop, flow) from one optical flow per event."""
+        top_k, path = len(self.class_names), os.fspath(path)
+        spotted = self.spot(path, end_time=MAX_SECONDS, progress=False, classify=False)
+        events = spotted["events"]
+        micro = [index for index, event in enumerate(events) if event["kind"] == "micro"]
+        chosen = max(micro, key=lambda index: events[index]["score"]) if micro else None
+        with VideoFrames(path) as video:
+            if chosen is None:
+                result = self.recognize(path, end_time=MAX_SECONDS, return_token_map=True, top_k=top_k)
+                return Analysis(result, video.frame(result["onset_index"]), video.frame(result["apex_index"]),
+                                spotted, None)
+            for index in micro:
+                event = events[index]
+                onset, apex = video.frame(event["onset_frame"]), video.frame(event["apex_frame"])
+                recognized = self.recognize({"onset": onset, "apex": apex}, face_box=event["face_box"],
+                                            return_token_map=index == chosen, top_k=top_k)
+                event.update(predictions=recognized["predictions"], reliable_motion=recognized["reliable_motion"])
+                if index == chosen:
+                    shown = Analysis(recognized, onset, apex, spotted, chosen)
+        return shown

@@ -26,7 +26,7 @@ from dataset_scripts.generated_long_videos import (
 )
 from epir_hf.face_registration import FaceTracker
 from epir_hf.facial_regions import REGION_NAMES, TEMPLATE_EYES, FaceLayout, RegionalMotion, locate_eyes
-from epir_hf.motion_signal import SIGNAL_COLUMNS
+from epir_hf.motion_signal import SIGNAL_COLUMNS, _median
 from epir_hf.photometric import match_lighting
 from epir_hf.spotting import SpottingThresholds, find_events
 from epir_hf.video_frames import VideoFrames
@@ -113,6 +113,14 @@ def test_tracker_recovers_a_shift_and_a_rotation_and_leaves_a_still_frame_alone(
         assert np.abs(aligned.face - tracker.reference_face)[inner].mean() < 0.2 * unaligned.mean()
     with pytest.raises(ValueError, match="frame is 200x300 but the reference frame is 300x300"):
         tracker.align(frame[:, :200])
+
+
+def test_the_resting_face_median_is_numpys_to_the_last_bit():
+    rng = np.random.default_rng(0)
+    for count in range(1, 16):
+        faces = (rng.random((count, 32, 32)) * 255).astype(np.float32)
+        faces[:, :8] = np.round(faces[:, :8] / 32) * 32  # ties, as flat image areas give
+        assert np.array_equal(_median(faces), np.median(faces, axis=0)), count
 
 
 def test_regions_follow_the_eyes_and_fall_back_to_the_template():

@@ -32,7 +32,7 @@ TRUNCATION_POLICIES = ("warn", "error")
 _IMAGE_EXTENSIONS = frozenset(Image.registered_extensions())
 
 
-def _natural_key(name: str) -> list:
+def natural_key(name: str) -> list:
     """Sort key that orders "img2.jpg" before "img10.jpg", as corpora number their frames."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
@@ -41,7 +41,7 @@ def frame_files(folder: str | os.PathLike, name: str = "video") -> list[str]:
     """The image files of `folder` in the natural order of their names; a ValueError when it holds none."""
     files = sorted((entry.name for entry in os.scandir(folder)
                     if entry.is_file() and os.path.splitext(entry.name)[1].lower() in _IMAGE_EXTENSIONS),
-                   key=_natural_key)
+                   key=natural_key)
     if not files:
         raise ValueError(f"{name}: the folder {os.fspath(folder)!r} holds no image files to read as frames")
     return [os.path.join(folder, file) for file in files]
@@ -203,4 +203,4 @@ class VideoFrames:
         return gray.astype(np.float32)
 
 
-__all__ = ["TRUNCATION_POLICIES", "VideoFrames", "frame_files"]
+__all__ = ["TRUNCATION_POLICIES", "VideoFrames", "frame_files", "natural_key"]

@@ -169,7 +169,18 @@ class MotionSignal:
     def _resting_face(self, index: int) -> np.ndarray:
         window = self._near(index, self._half)
         picks = np.unique(np.linspace(0, len(window) - 1, min(len(window), _REFERENCE_SAMPLES)).round().astype(int))
-        return np.median(np.stack([window[pick] for pick in picks]), axis=0)
+        return _median(np.stack([window[pick] for pick in picks]))
+
+
+def _median(faces: np.ndarray) -> np.ndarray:
+    """`np.median(faces, axis=0)` to the last bit for faces without NaN (aligned frames have none), at a third of its
+    cost for an odd count: np.median also partitions at the last element to find NaNs. The resting face is taken anew
+    every few frames of every video, where this is a tenth of the spotting's time."""
+    middle = len(faces) // 2
+    if len(faces) % 2:
+        return np.partition(faces, middle, axis=0)[middle]
+    ordered = np.partition(faces, [middle - 1, middle], axis=0)
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 __all__ = ["EYE_CHANGE_COLUMNS", "MotionSignal", "REFERENCE_SECONDS", "SIGNAL_COLUMNS", "SPOTTING_SIDE", "RegionalFlow"]

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import torch
-from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers import AutoConfig, AutoModelForImageClassification, PreTrainedModel
 
 from .. import CONFIG_CLASSES
+from .release import check_model_name, loading_error
 
 FORMATS = ("onnx",)
 ONNX_EXTRA = 'pip install "epir-hf[onnx]"'
@@ -54,21 +54,11 @@ def load_classifier(name: str) -> PreTrainedModel:
     """The classifier saved in folder `name` or on the Hub under the id `name`, in float32 and eval mode; a missing
     folder, a folder that is not a saved model, a model of another kind and weights that do not fill the classifier
     (a saved bare encoder) fail in one line naming MODEL."""
-    if Path(name).exists():
-        if not (Path(name) / "config.json").is_file():
-            raise FileNotFoundError(f"MODEL {name}: not a saved model folder (it has no config.json)")
-    else:
-        try:
-            validate_repo_id(name)
-        except HFValidationError:
-            raise FileNotFoundError(f"MODEL {name}: no such folder, and not a Hub id (name or namespace/name)"
-                                    ) from None
+    check_model_name(name, "MODEL")
     try:
         config = AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        where = "" if Path(name).exists() else "no such folder here, and from the Hub: "
-        raise ValueError(f"MODEL {name}: {where}{first_line}") from None
+        raise loading_error(error, name, "MODEL") from None
     if config.model_type not in CONFIG_CLASSES:
         raise ValueError(f"MODEL {name}: a {config.model_type!r} model; this command exports the package's "
                          f"classifiers: {', '.join(CONFIG_CLASSES)}")

@@ -38,16 +38,15 @@ def output_path(out: str) -> Path:
 
 
 def plot_token_map_of(model: str, sample: list[str], out: Path) -> None:
-    from transformers import pipeline
-
     from ..plots.token_map import plot_token_map
+    from .release import load_pipeline
 
     if len(sample) > 2:
         raise ValueError(f"--sample takes a video or an onset and an apex image; got {len(sample)} files.")
     missing = [name for name in sample if not Path(name).exists()]
     if missing:
         raise FileNotFoundError(f"no such file: {', '.join(missing)}")
-    pipe = pipeline("micro-expression-recognition", model=model, trust_remote_code=True)
+    pipe = load_pipeline("micro-expression-recognition", model)
     result = pipe(sample[0] if len(sample) == 1 else {"onset": sample[0], "apex": sample[1]}, return_token_map=True)
     plot_token_map(result, out)
     motion = "" if result["reliable_motion"] else " — no reliable motion"

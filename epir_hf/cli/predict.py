@@ -21,13 +21,11 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
 from tqdm.auto import tqdm
-from transformers import pipeline
-from transformers.utils import logging as transformers_logging
 
 from ..pipeline_epir import TASK
 from .predict_inputs import Sample, read_inputs
 from .prediction_file import PredictionFile, check_output_path, prediction_row
-from .release import model_or_release
+from .release import load_pipeline, model_or_release
 
 PROG = "epir-hf predict"
 Outcome = tuple[dict[str, Any] | None, str | None]
@@ -55,19 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help='torch device, e.g. "cuda:0" (default: CPU; under accelerate launch, each '
                         "process's own)")
     return parser
-
-
-@contextlib.contextmanager
-def quiet_loading() -> Iterator[None]:
-    """transformers' progress bars (weights loading) off while the model loads: the command shows one bar, the
-    inputs'."""
-    was_enabled = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            transformers_logging.enable_progress_bar()
 
 
 def one_line(error: BaseException, name: str) -> str:
@@ -103,14 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         check_output_path(args.output)
         samples, bad = read_inputs(args.inputs)
         model = model_or_release(args.model)
+        device = args.device or (None if state.device.type == "cpu" else state.device)
+        recognize = load_pipeline(TASK, model, device=device)
     except (ValueError, FileNotFoundError) as error:
         return usage_error(error)
-    device = args.device or (None if state.device.type == "cpu" else state.device)
-    try:
-        with quiet_loading():
-            recognize = pipeline(TASK, model=model, trust_remote_code=True, device=device)
-    except (OSError, ValueError) as error:
-        return usage_error(f"--model {model}: {str(error).strip().splitlines()[0]}")
     config = recognize.model.config
     labels = [config.id2label[index] for index in range(config.num_labels)]
     output = PredictionFile(args.output, labels)

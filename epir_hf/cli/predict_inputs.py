@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image
 
-from ..video_frames import _natural_key, frame_files
+from ..video_frames import natural_key, frame_files
 
 IMAGE_EXTENSIONS = frozenset(Image.registered_extensions())
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
@@ -136,7 +136,7 @@ def read_folder(folder: str) -> list[Sample]:
     """A folder of frame images as one clip, or the videos and frame folders it holds (see the module doc)."""
     if holds_images(folder):
         return [Sample(id=folder, video=folder)]
-    entries = sorted(os.scandir(folder), key=lambda entry: _natural_key(entry.name))
+    entries = sorted(os.scandir(folder), key=lambda entry: natural_key(entry.name))
     samples = [Sample(id=entry.path, video=entry.path) for entry in entries
                if entry.is_file() and os.path.splitext(entry.name)[1].lower() in VIDEO_EXTENSIONS
                or entry.is_dir() and holds_images(entry.path)]
