@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image
 
-from ..video_frames import natural_key, frame_files
+from ..video_frames import frame_files, natural_key
 
 IMAGE_EXTENSIONS = frozenset(Image.registered_extensions())
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
