@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,6 +11,13 @@ import pytest
 for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ[variable] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+# A suite started as a shell's background job (`pytest &`) inherits SIGINT ignored, Python keeps it so, and so would
+# every process a test starts: the tests that press Ctrl-C on their processes (the LOSO runner's workers, the shard
+# recipe, a SLURM array) would see it ignored. Python's own handler, as in a terminal, is reset to the default in a
+# started process.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The real MEGC2019 composite release (labels.csv, flow/, apex/), named by an environment variable (docs/datasets.md);

@@ -267,11 +267,9 @@ def _running(pid: int) -> bool:
 def test_stopping_the_runner_stops_its_workers(assets, tmp_path, stop):
     """Ctrl-C, or a SIGTERM from `kill`, `timeout` or a scheduler, must not leave workers training as orphans."""
     output_dir = tmp_path / "out"
-    # A shell's background job inherits SIGINT ignored, and Python keeps it ignored: the runner gets the default.
     runner = subprocess.Popen([sys.executable, str(RUN_LOSO), *synthetic_argv(assets, output_dir, "--fold_workers", "2",
                                                                               epochs=500)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         workers = set()
         for _ in range(1200):  # up to 2 minutes for imports and data
