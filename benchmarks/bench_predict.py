@@ -32,13 +32,11 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 from bench_fold_workers import hardware
 
 from dataset_scripts.synthetic import synthetic_samples
 from epir_hf import EPIRImageProcessor
-from epir_hf.face_crop import crop
-from epir_hf.optical_flow import compute_optical_flow, resize_to
+from epir_hf.optical_flow import compute_optical_flow
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = REPO_ROOT / "checkpoints" / "epir-megc2019-3class"
@@ -84,23 +82,19 @@ def timed(argv: list[str], threads: int) -> float:
 
 
 def flow_ceiling(sheet: Path, model: str, threads: int, count: int = 20) -> float:
-    """Pairs per second of the TV-L1 flow alone, on the face crops of the first `count` pairs (`threads` OpenCV
-    threads, as each process of the command gets)."""
+    """Pairs per second of the TV-L1 flow alone, on the face crops that the processor computes it on for the first
+    `count` pairs (`threads` OpenCV threads, as each process of the command gets)."""
     processor = EPIRImageProcessor.from_pretrained(model)
-    settings = processor.flow_settings()
     with sheet.open(newline="") as handle:
         rows = list(csv.DictReader(handle))[:count]
-    faces = []
-    for row in rows:
-        onset, apex = (cv2.imread(str(sheet.parent / row[part]), cv2.IMREAD_GRAYSCALE).astype(np.float32)
-                       for part in ("onset", "apex"))
-        box = processor.face_region(onset, row["id"], settings).box
-        faces.append([resize_to(crop(frame, box) if box else frame, settings.flow_size, settings.flow_size)
-                      for frame in (onset, apex)])
+    faces = [(pair.onset_face, pair.apex_face) for pair in (
+        processor.process_pair(str(sheet.parent / row["onset"]), str(sheet.parent / row["apex"]), name=row["id"])
+        for row in rows)]
+    method = processor.flow_settings().flow_method
     cv2.setNumThreads(threads)
     started = time.perf_counter()
     for onset, apex in faces:
-        compute_optical_flow(onset, apex, settings.flow_method)
+        compute_optical_flow(onset, apex, method)
     return len(faces) / (time.perf_counter() - started)
 
 

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..pipeline_epir import TASK
 from .predict_inputs import Sample, read_inputs
 from .prediction_file import PredictionFile, check_output_path, prediction_row
-from .release import load_pipeline, model_or_release
+from .release import MODEL_HELP, load_pipeline, model_or_release
 
 PROG = "epir-hf predict"
 Outcome = tuple[dict[str, Any] | None, str | None]
@@ -48,8 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="what to classify (see below)")
     parser.add_argument("--output", required=True, help="the .jsonl or .csv file of rows; a re-run appends the "
                         "inputs it does not hold yet")
-    parser.add_argument("--model", help="a saved EPIR folder or Hub id (default: the release checkpoint of a source "
-                        "checkout)")
+    parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--device", help='torch device, e.g. "cuda:0" (default: CPU; under accelerate launch, each '
                         "process's own)")
     return parser

@@ -19,6 +19,7 @@ from transformers.utils import logging as transformers_logging
 
 RELEASE_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "epir-megc2019-3class"
 """The release checkpoint of a source checkout (an installed wheel has none: pass --model)."""
+MODEL_HELP = "a saved EPIR folder or Hub id (default: the release checkpoint of a source checkout)"
 
 
 def model_or_release(model: str | None) -> str:

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from ..pipeline_spotting import THRESHOLD_OPTIONS
 from ..spotting import SpottingThresholds
 from .predict import one_line
-from .release import load_pipeline, model_or_release
+from .release import MODEL_HELP, load_pipeline, model_or_release
 
 COLUMNS = ("video", "onset_frame", "apex_frame", "offset_frame", "start_time", "end_time", "kind", "score", "region",
            "label", "label_score")
@@ -28,8 +28,7 @@ COLUMNS = ("video", "onset_frame", "apex_frame", "offset_frame", "start_time", "
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="a video file or a folder of frame images")
     parser.add_argument("--output", required=True, metavar="CSV", help="the file to write, one row per event")
-    parser.add_argument("--model", metavar="DIR|ID", help="a saved EPIR folder or Hub id (default: the release "
-                        "checkpoint of a source checkout)")
+    parser.add_argument("--model", metavar="DIR|ID", help=MODEL_HELP)
     parser.add_argument("--fps", type=float, help="frame rate of a folder of frames, or to override a video's")
     parser.add_argument("--face_index", type=int, metavar="N", help="which face to follow (0 = the largest)")
     parser.add_argument("--no_recognition", action="store_true", help="spot only; leave label empty")
