@@ -60,7 +60,6 @@ import pandas as pd
 from datasets import Features, List, Value
 
 from .action_units import EMOTION_ACTION_UNITS, action_unit_motion, check_number, corpus_crop, corpus_framed
-from .long_videos import LONG_VIDEO_FEATURES
 from .samples import file_stats, require_path
 from .synthetic import (
     _REFERENCE_SIZE,
@@ -623,6 +622,10 @@ class SyntheticLongVideos:
                 "settings": self.settings}
 
     def features(self, task) -> Features:
+        # Imported here: the layout needs epir_hf (and torch), which drawing the videos does not (the demo draws its
+        # example clip at start-up, before the model loads).
+        from .long_videos import LONG_VIDEO_FEATURES
+
         return Features({**LONG_VIDEO_FEATURES, "action_units": List(Value("string")),
                          "peak_displacement": List(Value("float32")), "blinks": List(List(Value("int32"), length=2)),
                          "head_jumps": List(List(Value("int32"), length=2)),

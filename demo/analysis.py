@@ -22,8 +22,6 @@ from epir_hf.image_processing_epir import load_frame  # importing epir_hf regist
 from epir_hf.video_frames import VideoFrames
 
 MODEL_ENV = "EPIR_DEMO_MODEL"
-MAX_SECONDS = 60.0
-"""A video is analysed up to this time: the demo answers in seconds on a small CPU, not in minutes."""
 
 
 def model_folder() -> Path:
@@ -71,20 +69,20 @@ class Analyzer:
         result = self.recognize({"onset": onset, "apex": apex}, return_token_map=True, top_k=len(self.class_names))
         return Analysis(result, load_frame(onset, "onset"), load_frame(apex, "apex"))
 
-    def video(self, path: str | os.PathLike) -> Analysis:
-        """A video file, up to `MAX_SECONDS`: spot its events, then show its strongest micro-expression.
+    def video(self, path: str | os.PathLike, end_time: float) -> Analysis:
+        """A video file, up to `end_time` seconds: spot its events, then show its strongest micro-expression.
 
         The spotter runs without classifying; each micro-expression is then classified here by the recognition
         pipeline on the very frames and face box the spotter would use, which gives the spotter's labels and what
         only the recognition pipeline returns (kept patches, face crop, flow) from one optical flow per event."""
         top_k, path = len(self.class_names), os.fspath(path)
-        spotted = self.spot(path, end_time=MAX_SECONDS, progress=False, classify=False)
+        spotted = self.spot(path, end_time=end_time, progress=False, classify=False)
         events = spotted["events"]
         micro = [index for index, event in enumerate(events) if event["kind"] == "micro"]
         chosen = max(micro, key=lambda index: events[index]["score"]) if micro else None
         with VideoFrames(path) as video:
             if chosen is None:
-                result = self.recognize(path, end_time=MAX_SECONDS, return_token_map=True, top_k=top_k)
+                result = self.recognize(path, end_time=end_time, return_token_map=True, top_k=top_k)
                 return Analysis(result, video.frame(result["onset_index"]), video.frame(result["apex_index"]),
                                 spotted, None)
             for index in micro:

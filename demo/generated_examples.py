@@ -7,19 +7,21 @@ micro- and one macro-expression among blinks and head drift: the first of that s
 micro-expressions all peak at `CLIP_MIN_PEAK` px or more (the larger part of the generator's 0.3–1.5 px), so that the
 example moves the face by more than the flow can tell from noise. The script is chosen by its drawn motion alone, not
 by what the model predicts on it. They are written once into a folder of the temp dir
-named by a digest of what they are made of, so a restart reuses them and start-up stays fast; `EPIR_DEMO_CACHE`
-names another folder.
+named by a digest of the code that draws them, so a restart reuses them and start-up stays fast; `EPIR_DEMO_CACHE`
+names another folder. Drawing them needs only dataset_scripts' generators, not the model package, so the page can
+be served before the model has loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import itertools
 import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -39,8 +41,6 @@ CACHE_ENV = "EPIR_DEMO_CACHE"
 PAIR_SIZE = 224  # the side of the composite's face crops
 CLIP = LongVideoSettings(duration=10.0, micro_per_minute=12.0, macro_per_minute=6.0)
 CLIP_MIN_PEAK = 1.0  # px at a 128 px face crop, twice the recognition pipeline's min_motion
-_RECIPE = {"pairs": {"seed": HELD_OUT_SEED, "size": PAIR_SIZE},
-           "clip": {"seed": HELD_OUT_SEED, "min_peak": CLIP_MIN_PEAK, **asdict(CLIP)}}
 _INDEX = "examples.json"
 
 
@@ -59,11 +59,15 @@ class Examples:
 
 
 def cache_folder() -> Path:
-    """Where the examples live: `$EPIR_DEMO_CACHE`, else a folder of the temp dir named after the recipe."""
+    """Where the examples live: `$EPIR_DEMO_CACHE`, else a folder of the temp dir named after a digest of the code
+    that draws them (this module and dataset_scripts' sources), so that a change to a generator draws them anew."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
-    digest = hashlib.sha1(json.dumps(_RECIPE, sort_keys=True).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"epir-demo-examples-{digest}"
+    generators = Path(importlib.util.find_spec("dataset_scripts").origin).parent  # found, not imported
+    digest = hashlib.sha1()
+    for source in [Path(__file__), *sorted(generators.glob("*.py"))]:
+        digest.update(source.read_bytes())
+    return Path(tempfile.gettempdir()) / f"epir-demo-examples-{digest.hexdigest()[:12]}"
 
 
 def load_examples(folder: Path | None = None) -> Examples:

@@ -12,6 +12,7 @@ import importlib
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -30,7 +31,7 @@ from epir_hf.video_frames import VideoFrames
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO = REPO_ROOT / "demo"
-DEMO_MODULES = ("app", "analysis", "pictures", "generated_examples")
+DEMO_MODULES = ("app", "model_process", "answers", "analysis", "pictures", "generated_examples")
 STEP = 120.0  # the longest wait, in seconds, for each step of the browser test; seconds on a machine doing nothing else
 
 
@@ -53,8 +54,16 @@ def app(tmp_path_factory):
             yield module, f"http://127.0.0.1:{port}/"
         finally:
             module.demo.close()
+            module.MODEL.close()
             for name in DEMO_MODULES:
                 sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="module")
+def pipelines(app):
+    """demo/analysis.py's pipelines in this process, to compare the page's answers with (the app runs its own in the
+    model's process)."""
+    return importlib.import_module("analysis").Analyzer()
 
 
 @pytest.fixture(scope="module")
@@ -119,15 +128,30 @@ def test_examples_are_generated_once_and_a_foreign_folder_is_refused(tmp_path, m
     sys.modules.pop("generated_examples", None)
 
 
+def test_a_model_that_cannot_load_stops_the_app_after_its_page_is_up(app):
+    """`python demo/app.py` announces its page, then loads the model; a checkpoint that cannot load ends the app with
+    one line and status 1, after the page was up."""
+    module, _ = app
+    env = {**os.environ, "EPIR_DEMO_CACHE": str(Path(module.EXAMPLES.clip).parent), "EPIR_DEMO_MODEL": "no-such-model",
+           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(free_port())}
+    run = subprocess.run([sys.executable, str(DEMO / "app.py")], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=300)
+    lines = run.stdout.strip().splitlines()
+    assert run.returncode == 1, run.stdout
+    assert lines[-1] == ("demo/app.py: the model could not be loaded: no EPIR checkpoint (config.json) in "
+                         "no-such-model; set EPIR_DEMO_MODEL to the folder of checkpoints/epir-megc2019-3class")
+    assert any(line.startswith("* Running on local URL:") for line in lines[:-1]), run.stdout
+
+
 # ----------------------------------------------------------------------------------------- through gradio_client
 
-def test_the_pair_examples_get_the_recognition_pipelines_answer(app, client):
+def test_the_pair_examples_get_the_recognition_pipelines_answer(app, client, pipelines):
     module, _ = app
-    grid = module.ANALYZER.patch_grid
+    grid = pipelines.patch_grid
     for pair in module.EXAMPLES.pairs:
         summary, label, *pictures = client.predict(handle_file(pair.onset), handle_file(pair.apex),
                                                    api_name="/classify_pair")
-        expected = module.ANALYZER.recognize({"onset": pair.onset, "apex": pair.apex}, top_k=3,
+        expected = pipelines.recognize({"onset": pair.onset, "apex": pair.apex}, top_k=3,
                                              return_token_map=True)
         best = expected["predictions"][0]
         assert label["label"] == best["label"]
@@ -152,11 +176,11 @@ def test_bad_inputs_get_a_one_line_message(app, client, tmp_path):
         client.predict(handle_file(pair.onset), api_name="/spot_video")
 
 
-def test_the_video_example_shows_the_spotted_events_and_the_strongest_micro_expression(app, client):
+def test_the_video_example_shows_the_spotted_events_and_the_strongest_micro_expression(app, client, pipelines):
     module, _ = app
     clip = module.EXAMPLES.clip
     summary, label, *pictures, curve, table = client.predict(handle_file(clip), api_name="/spot_video")
-    spotted = module.ANALYZER.spot(clip, progress=False, top_k=3)
+    spotted = pipelines.spot(clip, progress=False, top_k=3)
     events = spotted["events"]
     assert table["headers"] == module.EVENT_COLUMNS
     assert [row[1:5] for row in table["data"]] == [
@@ -177,7 +201,7 @@ def test_the_video_example_shows_the_spotted_events_and_the_strongest_micro_expr
     assert_pictures_drawn([*pictures, curve], [480] + [256] * 5 + [None])
 
 
-def test_a_video_without_micro_expressions_shows_the_recognition_pipelines_own_pair(app, client, tmp_path):
+def test_a_video_without_micro_expressions_shows_the_recognition_pipelines_own_pair(app, client, pipelines, tmp_path):
     module, _ = app
     settings = LongVideoSettings(duration=2.0, frame_width=400, frame_height=300, micro_per_minute=0,
                                  macro_per_minute=0, blinks_per_minute=0, head_jumps_per_minute=0, head_drift=0)
@@ -185,7 +209,7 @@ def test_a_video_without_micro_expressions_shows_the_recognition_pipelines_own_p
     rng = np.random.default_rng(5)
     write_video(still, drawn_faces(1, 5, settings.face_size, "s{}")[0], script_video(rng, settings), rng, settings)
     summary, label, *pictures, curve, table = client.predict(handle_file(str(still)), api_name="/spot_video")
-    expected = module.ANALYZER.recognize(str(still), top_k=3)
+    expected = pipelines.recognize(str(still), top_k=3)
     assert table["data"] == []
     assert f"No micro-expression was spotted. Shown: the first frame (0) and the frame that moved most from it " \
            f"({expected['apex_index']})" in summary
@@ -195,12 +219,12 @@ def test_a_video_without_micro_expressions_shows_the_recognition_pipelines_own_p
 
 # ----------------------------------------------------------------------------------------- in a browser
 
-def test_a_browser_shows_the_classified_pair_without_reaching_outside(app, tmp_path):
+def test_a_browser_shows_the_classified_pair_without_reaching_outside(app, pipelines, tmp_path):
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"the browser test needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
     module, url = app
     pair = next(pair for pair in module.EXAMPLES.pairs if pair.drawn == "surprise")
-    expected = module.ANALYZER.recognize({"onset": pair.onset, "apex": pair.apex})["predictions"][0]["label"]
+    expected = pipelines.recognize({"onset": pair.onset, "apex": pair.apex})["predictions"][0]["label"]
     browser = Chromium()
     try:
         browser.open(url)
