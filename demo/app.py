@@ -134,10 +134,13 @@ with gr.Blocks(title="EPIR micro-expression recognition", analytics_enabled=Fals
 
 
 if __name__ == "__main__":
-    demo.launch(prevent_thread_lock=True)  # the page as soon as it is built; the model may still be loading
     try:
+        demo.launch(prevent_thread_lock=True)  # the page as soon as it is built; the model may still be loading
         MODEL.wait()
     except ModelLoadError as error:
         demo.close()
         sys.exit(f"demo/app.py: the model could not be loaded: {error}")
+    except KeyboardInterrupt:  # Ctrl-C while starting; once started, gradio's block_thread takes it
+        demo.close()
+        sys.exit("demo/app.py: interrupted while starting")
     demo.block_thread()

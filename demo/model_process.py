@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -123,8 +124,9 @@ def serve(connection: Connection) -> None:
 
 
 if __name__ == "__main__":
-    with Client(os.environ[ADDRESS_ENV], authkey=bytes.fromhex(os.environ[KEY_ENV])) as link:
-        try:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is app.py's; this process ends when app.py's connection does
+    try:
+        with Client(os.environ[ADDRESS_ENV], authkey=bytes.fromhex(os.environ[KEY_ENV])) as link:
             serve(link)
-        except OSError:  # app.py has gone (a broken pipe): nobody is left to answer
-            pass
+    except OSError:  # app.py has gone (connection refused or broken): nobody is left to answer
+        pass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -141,6 +142,30 @@ def test_a_model_that_cannot_load_stops_the_app_after_its_page_is_up(app):
     assert lines[-1] == ("demo/app.py: the model could not be loaded: no EPIR checkpoint (config.json) in "
                          "no-such-model; set EPIR_DEMO_MODEL to the folder of checkpoints/epir-megc2019-3class")
     assert any(line.startswith("* Running on local URL:") for line in lines[:-1]), run.stdout
+
+
+def test_ctrl_c_ends_the_app_and_its_model_process_without_a_traceback(app):
+    """Ctrl-C in a terminal reaches both processes of `python demo/app.py`: the page's ends the app, the model's
+    ignores it and ends with its connection (here while it is still loading); neither prints a traceback."""
+    module, _ = app
+    env = {**os.environ, "EPIR_DEMO_CACHE": str(Path(module.EXAMPLES.clip).parent), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_SERVER_PORT": str(free_port())}
+    server = subprocess.Popen([sys.executable, str(DEMO / "app.py")], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
+    lines = []
+    for line in server.stdout:
+        lines.append(line)
+        if line.startswith("* Running on local URL:"):
+            break
+    assert server.poll() is None, "".join(lines)
+    os.killpg(server.pid, signal.SIGINT)  # the whole process group, as a terminal does
+    output = "".join(lines) + server.communicate(timeout=120)[0]  # returns when both processes have closed the pipe
+    assert "Traceback" not in output, output
+    # exit status 1 with one line while the app was starting (the usual case here), gradio's 0 once it had started
+    lines = output.splitlines()
+    assert (server.returncode == 1 and "demo/app.py: interrupted while starting" in lines) \
+        or (server.returncode == 0 and "Keyboard interruption in main thread... closing server." in lines), output
 
 
 # ----------------------------------------------------------------------------------------- through gradio_client

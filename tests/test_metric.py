@@ -6,6 +6,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
 from epir_hf.metrics import MICRO_EXPRESSION_METRICS_PATH
+from epir_hf.training.results import load_metric
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +74,18 @@ def test_streaming_add_batch_equals_one_shot(metric):
 def test_class_outside_labels_is_a_clear_error(metric):
     with pytest.raises(ValueError, match=r"class ids \[3\]"):
         metric.compute(predictions=[0, 3], references=[0, 1], num_labels=3)
+
+
+def test_the_package_scores_without_files_in_the_metrics_cache(tmp_path, monkeypatch):
+    """Loaded the default way, each `compute` writes under a file lock in the user's cache, which processes scoring at
+    the same time wait on (a second each) and which leaves lock files behind; the package's scoring stays in memory."""
+    def files(folder):
+        return [path for path in folder.rglob("*") if path.is_file()]
+
+    monkeypatch.setattr(evaluate.config, "HF_METRICS_CACHE", str(tmp_path / "default"))
+    evaluate.load(MICRO_EXPRESSION_METRICS_PATH).compute(predictions=[0, 1, 1], references=[0, 1, 0])
+    assert files(tmp_path / "default")  # what the default way leaves there
+    monkeypatch.setattr(evaluate.config, "HF_METRICS_CACHE", str(tmp_path / "package"))
+    result = load_metric().compute(predictions=[0, 1, 1], references=[0, 1, 0])
+    assert result["accuracy"] == pytest.approx(2 / 3)
+    assert not (tmp_path / "package").exists() or files(tmp_path / "package") == []

@@ -258,7 +258,7 @@ def score(videos: Sequence[VideoSignals], records: dict[str, dict], recognised: 
                "nuisance_false_positives_per_minute": nuisance_fps / minutes if minutes else math.nan}
     if recognised:
         micro = [[e for e in found if e["kind"] == "micro"] for found in events]
-        strs = evaluate.load(SPOT_THEN_RECOGNIZE_PATH).compute(
+        strs = evaluate.load(SPOT_THEN_RECOGNIZE_PATH, keep_in_memory=True).compute(  # no cache file: see training.results.load_metric
             predictions=[[[e["onset_frame"], e["offset_frame"]] for e in found] for found in micro],
             references=[video.intervals("micro") for video in videos],
             prediction_labels=[[e["predictions"][0]["label"] for e in found] for found in micro],
