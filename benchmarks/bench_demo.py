@@ -89,8 +89,8 @@ def stop(server: subprocess.Popen) -> None:
 
 
 def import_time(modules: str) -> float:
-    """Wall time of a fresh interpreter that imports `modules` and exits: the part of a cold start that no code of
-    the demo can shorten."""
+    """Wall time of a fresh interpreter that imports `modules` and exits: what a start would take if the page and the
+    model loaded one after the other in one process."""
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", f"import {modules}"], check=True, cwd=REPO_ROOT,
                    env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})

@@ -24,10 +24,10 @@ from pictures import (
 
 
 class Answers:
-    """The outputs of both tabs, from one `Analyzer` (the release checkpoint unless another is given)."""
+    """The outputs of both tabs, from one `Analyzer` of the demo's checkpoint."""
 
-    def __init__(self, analyzer: Analyzer | None = None) -> None:
-        self.analyzer = Analyzer() if analyzer is None else analyzer
+    def __init__(self) -> None:
+        self.analyzer = Analyzer()
 
     def pair(self, onset: Any, apex: Any) -> list[Any]:
         """The pair tab: summary, probabilities and the six pictures for an (onset, apex) pair."""

@@ -22,14 +22,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import evaluate
 import numpy as np
 import transformers
 from tqdm.auto import tqdm
 from transformers.utils import logging
 
 from ..face_crop import locate_face
-from ..metrics import SPOT_THEN_RECOGNIZE_PATH
+from ..metrics import SPOT_THEN_RECOGNIZE_PATH, load_in_memory
 from ..metrics.spotting import match_intervals, spotting_scores
 from ..motion_signal import SIGNAL_COLUMNS
 from ..spotting import SpottedEvent, SpottingThresholds, find_events
@@ -258,7 +257,7 @@ def score(videos: Sequence[VideoSignals], records: dict[str, dict], recognised: 
                "nuisance_false_positives_per_minute": nuisance_fps / minutes if minutes else math.nan}
     if recognised:
         micro = [[e for e in found if e["kind"] == "micro"] for found in events]
-        strs = evaluate.load(SPOT_THEN_RECOGNIZE_PATH, keep_in_memory=True).compute(  # no cache file: see training.results.load_metric
+        strs = load_in_memory(SPOT_THEN_RECOGNIZE_PATH).compute(
             predictions=[[[e["onset_frame"], e["offset_frame"]] for e in found] for found in micro],
             references=[video.intervals("micro") for video in videos],
             prediction_labels=[[e["predictions"][0]["label"] for e in found] for found in micro],

@@ -58,16 +58,10 @@ def read_fold_records(output_dir: str | Path) -> list[dict]:
 
 
 def load_metric() -> EvaluationModule:
-    """The UF1 / UAR / accuracy `evaluate` module, loaded from its path inside the package (no Hub).
+    """The UF1 / UAR / accuracy `evaluate` module, loaded in memory from its path inside the package (no Hub)."""
+    from ..metrics import MICRO_EXPRESSION_METRICS_PATH, load_in_memory
 
-    Kept in memory: on disk, every `compute` writes an Arrow file under one file lock per module in the user's cache,
-    so processes scoring at once (fold workers, two runs, parallel tests) wait a second for each other per score and
-    leave a lock file behind for each such wait; a few hundred predictions need no disk."""
-    import evaluate
-
-    from ..metrics import MICRO_EXPRESSION_METRICS_PATH
-
-    return evaluate.load(MICRO_EXPRESSION_METRICS_PATH, keep_in_memory=True)
+    return load_in_memory(MICRO_EXPRESSION_METRICS_PATH)
 
 
 def compute_results(records: Sequence[dict], run_config: RunConfig, metric: EvaluationModule | None = None) -> dict:
