@@ -144,6 +144,20 @@ def test_a_model_that_cannot_load_stops_the_app_after_its_page_is_up(app):
     assert any(line.startswith("* Running on local URL:") for line in lines[:-1]), run.stdout
 
 
+def test_a_model_process_that_ends_before_it_connects_is_a_load_error(monkeypatch):
+    """The page does not wait forever for a model process that died at its start: each request gets one line."""
+    monkeypatch.syspath_prepend(str(DEMO))
+    model_process = importlib.import_module("model_process")
+    monkeypatch.setattr(sys, "executable", shutil.which("false"))  # a "Python" that exits at once with status 1
+    model = model_process.ModelProcess()
+    try:
+        with pytest.raises(model_process.ModelLoadError, match=r"ended before it started \(exit status 1\)"):
+            model.call("pair", None, None)
+    finally:
+        model.close()
+        sys.modules.pop("model_process", None)
+
+
 def test_ctrl_c_ends_the_app_and_its_model_process_without_a_traceback(app):
     """Ctrl-C in a terminal reaches both processes of `python demo/app.py`: the page's ends the app, the model's
     ignores it and ends with its connection (here while it is still loading); neither prints a traceback."""
