@@ -77,6 +77,16 @@ def predict_in_rounds(samples: list[Sample], predict: Callable[[Sample], Outcome
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     state = PartialState(cpu=not torch.cuda.is_available() or (args.device or "").startswith("cpu"))
+    try:
+        return predict_all(args, state)
+    finally:
+        # Under accelerate launch: a gloo group left to the interpreter's exit can abort the process after its work
+        # is done ("terminate called without an active exception"), which fails the whole launch.
+        state.destroy_process_group()
+
+
+def predict_all(args: argparse.Namespace, state: PartialState) -> int:
+    """The command's work in this process, which may be one of several (see the module doc)."""
 
     def usage_error(message: Any) -> int:
         if state.is_main_process:
